@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Pins k8s.io/kubernetes at VERSION and every staging module it replaces
+# (its own "=> ./staging/src/..." lines) at the matching v0.MINOR.PATCH,
+# plus the etcd server version it requires, then tidies the module.
+#
+#   hack/pin-kubernetes.sh v1.37.2
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 VERSION   (for example v1.37.2)" >&2
+  exit 2
+fi
+version="v${1#v}"
+if [[ ! "$version" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
+  echo "$0: VERSION must look like v1.MINOR.PATCH, got '$1'" >&2
+  exit 2
+fi
+staging_version="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+
+cd "$(dirname "$0")/.."
+
+modfile=$(go mod download -json "k8s.io/kubernetes@${version}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+if [[ -z "$modfile" || ! -f "$modfile" ]]; then
+  echo "$0: could not download k8s.io/kubernetes@${version}" >&2
+  exit 1
+fi
+
+staging=$(sed -n 's#^[[:space:]]*\([^[:space:]]*\) => \./staging/src/.*#\1#p' "$modfile")
+if [[ -z "$staging" ]]; then
+  echo "$0: no staging replace lines found in $modfile" >&2
+  exit 1
+fi
+etcd=$(sed -n 's#^[[:space:]]*go.etcd.io/etcd/server/v3 \(v[^[:space:]]*\).*#\1#p' "$modfile")
+
+args=(-require="k8s.io/kubernetes@${version}")
+for m in $staging; do
+  args+=(-replace="${m}=${m}@${staging_version}")
+done
+go mod edit "${args[@]}"
+
+# The tools we build from the pinned modules (etcd, upstream's binaries):
+# recorded as go.mod tool directives so that "go build <pkg>" resolves them
+# at exactly these versions.
+go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}" \
+  "k8s.io/kubernetes/cmd/kube-controller-manager@${version}" \
+  ${etcd:+"go.etcd.io/etcd/server/v3@${etcd}"}
+go mod tidy
+
+echo "pinned k8s.io/kubernetes ${version}, $(wc -w <<<"$staging") staging modules at ${staging_version}${etcd:+, etcd server ${etcd}}"

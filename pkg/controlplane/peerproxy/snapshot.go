@@ -1,0 +1,205 @@
+package peerproxy
+
+import (
+	"sort"
+	"time"
+
+	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+const (
+	// IdentityLeaseSelector selects kube-apiservers' identity leases.
+	IdentityLeaseSelector = "apiserver.kubernetes.io/identity=kube-apiserver"
+	// PeerAddressAnnotation holds host:port where peers reach a server.
+	PeerAddressAnnotation = "kubernetes.io/peer-advertise-address"
+)
+
+// Peer is one kube-apiserver as a snapshot sees it.
+type Peer struct {
+	ID string
+	// Address is host:port from its identity lease; empty without one.
+	Address string
+	// Live: its identity lease was renewed within the live window.
+	Live bool
+	// LastRenew is the lease's last renewal; zero when the lease is gone.
+	LastRenew time.Time
+	// DepartedAt is when it stopped being live; zero while live.
+	DepartedAt time.Time
+}
+
+// Snapshot is an immutable view of the cluster's kube-apiservers and what
+// each serves. Readers never lock: a new snapshot replaces the old whole.
+type Snapshot struct {
+	Self  string
+	Built time.Time
+
+	peers map[string]*Peer // every server known by lease or entry, self included
+	// servers lists, per GVR, every server whose entry serves it, departed
+	// ones included (the cluster still knows the resource exists).
+	servers map[schema.GroupVersionResource][]string
+	// live lists, per GVR, the live, addressable peers (not self) serving it.
+	live map[schema.GroupVersionResource][]*Peer
+}
+
+// LivePeers returns the live peers other than this server that serve gvr,
+// in ID order. The slice is shared: do not modify it.
+func (s *Snapshot) LivePeers(gvr schema.GroupVersionResource) []*Peer {
+	if s == nil {
+		return nil
+	}
+	return s.live[gvr]
+}
+
+// Known reports whether any server, live or departed within retention,
+// registered gvr.
+func (s *Snapshot) Known(gvr schema.GroupVersionResource) bool {
+	if s == nil {
+		return false
+	}
+	return len(s.servers[gvr]) > 0
+}
+
+// Peer returns the server with id.
+func (s *Snapshot) Peer(id string) (Peer, bool) {
+	if s == nil {
+		return Peer{}, false
+	}
+	p, ok := s.peers[id]
+	if !ok {
+		return Peer{}, false
+	}
+	return *p, true
+}
+
+// Peers returns every known server in ID order.
+func (s *Snapshot) Peers() []Peer {
+	if s == nil {
+		return nil
+	}
+	out := make([]Peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Servers returns the IDs of every server registered for gvr.
+func (s *Snapshot) Servers(gvr schema.GroupVersionResource) []string {
+	if s == nil {
+		return nil
+	}
+	return s.servers[gvr]
+}
+
+// GVRs returns every registered GVR in a stable order.
+func (s *Snapshot) GVRs() []schema.GroupVersionResource {
+	if s == nil {
+		return nil
+	}
+	out := make([]schema.GroupVersionResource, 0, len(s.servers))
+	for gvr := range s.servers {
+		out = append(out, gvr)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// SnapshotInputs is everything a snapshot is built from.
+type SnapshotInputs struct {
+	Self            string
+	Now             time.Time
+	LiveWindow      time.Duration
+	Leases          []*coordinationv1.Lease
+	StorageVersions []*apiserverinternalv1alpha1.StorageVersion
+	// MissingSince records, per server ID without a lease, when its lease
+	// was first seen missing.
+	MissingSince map[string]time.Time
+}
+
+// BuildSnapshot derives the peer table from identity leases and
+// StorageVersions. It is a pure function of its inputs.
+func BuildSnapshot(in SnapshotInputs) *Snapshot {
+	s := &Snapshot{
+		Self:    in.Self,
+		Built:   in.Now,
+		peers:   map[string]*Peer{},
+		servers: map[schema.GroupVersionResource][]string{},
+		live:    map[schema.GroupVersionResource][]*Peer{},
+	}
+	for _, l := range in.Leases {
+		p := &Peer{ID: l.Name, Address: l.Annotations[PeerAddressAnnotation]}
+		if l.Spec.RenewTime != nil {
+			p.LastRenew = l.Spec.RenewTime.Time
+		}
+		p.Live = !p.LastRenew.IsZero() && in.Now.Sub(p.LastRenew) <= in.LiveWindow
+		if !p.Live {
+			p.DepartedAt = p.LastRenew
+		}
+		s.peers[p.ID] = p
+	}
+	peer := func(id string) *Peer {
+		if p, ok := s.peers[id]; ok {
+			return p
+		}
+		// An entry whose server has no lease: gone (or never started its lease).
+		p := &Peer{ID: id, DepartedAt: in.Now}
+		if t, ok := in.MissingSince[id]; ok {
+			p.DepartedAt = t
+		}
+		s.peers[id] = p
+		return p
+	}
+	if s.Self != "" {
+		self := peer(s.Self)
+		self.Live, self.DepartedAt = true, time.Time{} // this server is running
+	}
+
+	for _, sv := range in.StorageVersions {
+		gr, ok := ParseStorageVersionName(sv.Name)
+		if !ok {
+			continue
+		}
+		for _, e := range sv.Status.StorageVersions {
+			p := peer(e.APIServerID)
+			for _, served := range e.ServedVersions {
+				gv, err := schema.ParseGroupVersion(served)
+				if err != nil || gv.Group != gr.Group {
+					continue
+				}
+				gvr := gr.WithVersion(gv.Version)
+				s.servers[gvr] = appendUnique(s.servers[gvr], p.ID)
+				if p.Live && p.ID != s.Self && p.Address != "" {
+					s.live[gvr] = appendPeer(s.live[gvr], p)
+				}
+			}
+		}
+	}
+	for gvr := range s.servers {
+		sort.Strings(s.servers[gvr])
+	}
+	for gvr := range s.live {
+		sort.Slice(s.live[gvr], func(i, j int) bool { return s.live[gvr][i].ID < s.live[gvr][j].ID })
+	}
+	return s
+}
+
+func appendUnique(ids []string, id string) []string {
+	for _, x := range ids {
+		if x == id {
+			return ids
+		}
+	}
+	return append(ids, id)
+}
+
+func appendPeer(ps []*Peer, p *Peer) []*Peer {
+	for _, x := range ps {
+		if x == p {
+			return ps
+		}
+	}
+	return append(ps, p)
+}

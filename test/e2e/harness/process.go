@@ -1,0 +1,157 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is a child process whose output goes to a log file.
+type Process struct {
+	Name    string
+	LogPath string
+	Args    []string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+// startProcess runs argv with output appended to logPath. A non-empty
+// hostname runs it in its own UTS namespace under that hostname (in an
+// unprivileged user namespace too when not root).
+func startProcess(name, logPath, hostname string, argv []string) (*Process, error) {
+	if hostname != "" {
+		wrap := []string{"unshare", "--uts"}
+		if os.Geteuid() != 0 {
+			wrap = []string{"unshare", "--user", "--map-root-user", "--uts"}
+		}
+		// unshare without --fork execs in place, so the PID we hold is the
+		// server's own: signals (SIGSTOP, SIGKILL) reach it directly.
+		argv = append(append(wrap, "sh", "-c", `hostname "$0" && exec "$@"`, hostname), argv...)
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Die with the test process, so nothing outlives a crashed run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, LogPath: logPath, Args: argv, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		logFile.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// PID is the process ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitError is how the process ended, once it has.
+func (p *Process) ExitError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Wait waits up to timeout for the process to end.
+func (p *Process) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("%s (pid %d) still running after %s", p.Name, p.PID(), timeout)
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Kill ends the process with SIGKILL and waits for it.
+func (p *Process) Kill() {
+	_ = p.Signal(syscall.SIGKILL)
+	_ = p.Wait(30 * time.Second)
+}
+
+// Stop ends the process gracefully (SIGTERM), and with SIGKILL after timeout.
+func (p *Process) Stop(timeout time.Duration) error {
+	_ = p.Signal(syscall.SIGCONT) // a frozen process cannot handle SIGTERM
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := p.Wait(timeout); err != nil {
+		p.Kill()
+		return err
+	}
+	return nil
+}
+
+// freePort returns a TCP port free on ip at the time of the call.
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// poll calls cond every interval until it returns true, ctx ends or
+// timeout passes; it returns cond's last error on timeout.
+func poll(ctx context.Context, interval, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				last = errors.New("condition not met")
+			}
+			return fmt.Errorf("after %s: %w", timeout, last)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,250 @@
+package harness
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// ServerOptions describe one kube-apiserver of a cluster.
+type ServerOptions struct {
+	// Name is the server's hostname inside its UTS namespace, and so the
+	// source of its apiserver identity. Also names its files.
+	Name string
+	// Binary defaults to our kube-apiserver in the cluster's bin dir.
+	Binary string
+	// IP is the loopback address it binds and advertises (127.0.0.0/8).
+	IP string
+	// Port is the secure port; 0 picks a free one.
+	Port int
+	// Gate sets UnknownVersionInteroperabilityProxy; nil leaves the default.
+	Gate *bool
+	// PeerCAFile defaults to the cluster CA when the gate is on; set
+	// NoPeerCA to run without one.
+	PeerCAFile string
+	NoPeerCA   bool
+	// Args are appended last, so they override the defaults above.
+	Args []string
+}
+
+// Server is a running kube-apiserver.
+type Server struct {
+	*Process
+	Opts    ServerOptions
+	URL     string
+	cluster *Cluster
+}
+
+// On is a helper for ServerOptions.Gate.
+func On(b bool) *bool { return &b }
+
+// args builds the server's command line: a complete, secure kube-apiserver
+// on loopback, sharing the cluster's etcd and PKI.
+func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
+	certFile, keyFile, err := c.PKI.IssueServing(o.Name, net.ParseIP(o.IP))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.Dir, o.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	a := []string{
+		"--etcd-servers=" + c.Etcd.URL,
+		"--bind-address=" + o.IP,
+		"--advertise-address=" + o.IP,
+		"--secure-port=" + itoa(port),
+		"--cert-dir=" + dir,
+		"--tls-cert-file=" + certFile,
+		"--tls-private-key-file=" + keyFile,
+		"--client-ca-file=" + c.PKI.CAFile,
+		"--service-account-key-file=" + c.PKI.SAKey,
+		"--service-account-signing-key-file=" + c.PKI.SAKey,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--authorization-mode=RBAC",
+		"--requestheader-client-ca-file=" + c.PKI.FrontProxyCAFile,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-uid-headers=X-Remote-Uid",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + c.PKI.ProxyClientCert,
+		"--proxy-client-key-file=" + c.PKI.ProxyClientKey,
+		// The kubernetes Service's endpoints may not be loopback addresses.
+		"--endpoint-reconciler-type=none",
+		"--profiling=true",
+	}
+	if o.Gate != nil {
+		a = append(a, fmt.Sprintf("--feature-gates=UnknownVersionInteroperabilityProxy=%t", *o.Gate))
+	}
+	gateOn := o.Gate == nil || *o.Gate
+	switch {
+	case o.PeerCAFile != "":
+		a = append(a, "--peer-ca-file="+o.PeerCAFile)
+	case gateOn && !o.NoPeerCA:
+		a = append(a, "--peer-ca-file="+c.PKI.CAFile)
+	}
+	return append(a, o.Args...), nil
+}
+
+// StartServer starts a kube-apiserver and waits until /readyz answers ok.
+func (c *Cluster) StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
+	s, err := c.LaunchServer(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.WaitReady(ctx, 2*time.Minute); err != nil {
+		s.Kill()
+		return nil, err
+	}
+	return s, nil
+}
+
+// LaunchServer starts a kube-apiserver without waiting for it.
+func (c *Cluster) LaunchServer(o ServerOptions) (*Server, error) {
+	if o.Binary == "" {
+		o.Binary = filepath.Join(c.BinDir, "kube-apiserver")
+	}
+	port := o.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(o.IP); err != nil {
+			return nil, err
+		}
+	}
+	o.Port = port
+	args, err := c.args(o, port)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(o.Name, filepath.Join(c.Dir, o.Name+".log"), o.Name, append([]string{o.Binary}, args...))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Process: p, Opts: o, URL: "https://" + net.JoinHostPort(o.IP, itoa(port)), cluster: c}
+	c.mu.Lock()
+	c.servers = append(c.servers, s)
+	c.mu.Unlock()
+	return s, nil
+}
+
+// Restart starts the server again with the same options and port.
+func (s *Server) Restart(ctx context.Context) (*Server, error) {
+	if !s.Exited() {
+		if err := s.Stop(time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	return s.cluster.StartServer(ctx, s.Opts)
+}
+
+// WaitReady polls /readyz until it answers ok, or the process exits.
+func (s *Server) WaitReady(ctx context.Context, timeout time.Duration) error {
+	client := s.HTTPClient()
+	return poll(ctx, 250*time.Millisecond, timeout, func() (bool, error) {
+		if s.Exited() {
+			return false, fmt.Errorf("%s exited: %v\n%s", s.Name, s.ExitError(), s.LogTail(30))
+		}
+		resp, err := client.Get(s.URL + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("%s /readyz %d: %s", s.Name, resp.StatusCode, body)
+	})
+}
+
+// Freeze stops the process (SIGSTOP): its sockets stay open, nothing answers.
+func (s *Server) Freeze() error { return s.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen process.
+func (s *Server) Thaw() error { return s.Signal(syscall.SIGCONT) }
+
+// LogTail returns the last n lines of the server's log.
+func (s *Server) LogTail(n int) string {
+	data, _ := os.ReadFile(s.LogPath)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// RESTConfig is an admin (system:masters) client configuration.
+func (s *Server) RESTConfig() *rest.Config {
+	return s.cluster.restConfig(s.URL, s.cluster.PKI.AdminCert, s.cluster.PKI.AdminKey)
+}
+
+// RESTConfigAs is a client configuration with the given client certificate.
+func (s *Server) RESTConfigAs(certFile, keyFile string) *rest.Config {
+	return s.cluster.restConfig(s.URL, certFile, keyFile)
+}
+
+// Client is an admin clientset.
+func (s *Server) Client() kubernetes.Interface {
+	return kubernetes.NewForConfigOrDie(s.RESTConfig())
+}
+
+// HTTPClient is a raw admin HTTP client for this server.
+func (s *Server) HTTPClient() *http.Client {
+	cert, err := tls.LoadX509KeyPair(s.cluster.PKI.AdminCert, s.cluster.PKI.AdminKey)
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(s.cluster.PKI.CAFile)
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+			ForceAttemptHTTP2: true,
+		},
+	}
+}
+
+// ID is the server's apiserver identity, read from its identity lease.
+func (s *Server) ID(ctx context.Context) (string, error) {
+	var id string
+	err := poll(ctx, 250*time.Millisecond, time.Minute, func() (bool, error) {
+		leases, err := s.Client().CoordinationV1().Leases(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{
+			LabelSelector: "apiserver.kubernetes.io/identity=kube-apiserver,kubernetes.io/hostname=" + s.Opts.Name,
+		})
+		if err != nil {
+			return false, err
+		}
+		if len(leases.Items) != 1 {
+			return false, fmt.Errorf("%d identity leases for hostname %s", len(leases.Items), s.Opts.Name)
+		}
+		id = leases.Items[0].Name
+		return true, nil
+	})
+	return id, err
+}
+
+// WriteKubeconfig writes an admin kubeconfig for this server to path.
+func (s *Server) WriteKubeconfig(path string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[s.Name] = &clientcmdapi.Cluster{Server: s.URL, CertificateAuthority: s.cluster.PKI.CAFile}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: s.cluster.PKI.AdminCert, ClientKey: s.cluster.PKI.AdminKey}
+	cfg.Contexts[s.Name] = &clientcmdapi.Context{Cluster: s.Name, AuthInfo: "admin"}
+	cfg.CurrentContext = s.Name
+	return clientcmd.WriteToFile(*cfg, path)
+}
