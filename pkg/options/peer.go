@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Flag names, as upstream registers them.
@@ -27,6 +28,11 @@ const (
 	FlagProxyClientKeyFile  = "proxy-client-key-file"
 	FlagRuntimeConfig       = "runtime-config"
 )
+
+// EnvRetention overrides how long a departed server's StorageVersion
+// entries are kept (a Go duration, default 10m); meant for tests and
+// operators who need a different window.
+const EnvRetention = "MVP_PEER_RETENTION"
 
 // StorageVersionGroupVersion is the API our registration writes to; the
 // binary enables it whenever the gate is on.
@@ -47,6 +53,9 @@ type PeerFlags struct {
 
 	// RuntimeConfig is --runtime-config as parsed (key -> value).
 	RuntimeConfig map[string]string
+
+	// Retention is the value of $MVP_PEER_RETENTION, empty when unset.
+	Retention string
 }
 
 // Addresses are the upstream serving flags the peer address falls back to.
@@ -80,6 +89,10 @@ type Config struct {
 	// AdvertiseIP and AdvertisePort are where peers reach this server.
 	AdvertiseIP   net.IP
 	AdvertisePort int
+
+	// Retention is how long departed servers' entries are kept; zero
+	// means the default.
+	Retention time.Duration
 }
 
 // AdvertiseAddress is AdvertiseIP:AdvertisePort, as written on the identity lease.
@@ -126,6 +139,11 @@ func Validate(f PeerFlags) []error {
 				FlagPeerCAFile, FlagProxyClientCertFile, FlagProxyClientKeyFile))
 		}
 	}
+	if f.Retention != "" {
+		if _, err := parseRetention(f.Retention); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if key, ok := storageVersionDisabled(f.RuntimeConfig); ok {
 		errs = append(errs, fmt.Errorf("--%s=%s=false conflicts with the UnknownVersionInteroperabilityProxy feature gate, which needs %s to register this server's resources",
 			FlagRuntimeConfig, key, StorageVersionGroupVersion))
@@ -158,6 +176,9 @@ func Resolve(f PeerFlags, a Addresses) (*Config, error) {
 		c.CABundle = bundle
 	}
 
+	if f.Retention != "" {
+		c.Retention, _ = parseRetention(f.Retention) // validated above
+	}
 	ip, err := resolveIP(f.AdvertiseIP, a)
 	if err != nil {
 		return nil, err
@@ -195,10 +216,10 @@ func resolveIP(flag string, a Addresses) (net.IP, error) {
 func parseAdvertiseIP(s string) (net.IP, error) {
 	ip := net.ParseIP(strings.TrimSpace(s))
 	if ip == nil {
-		return nil, fmt.Errorf("--%s=%q is not a valid IP address", FlagPeerAdvertiseIP, s)
+		return nil, fmt.Errorf("--%s=%s is not a valid IP address", FlagPeerAdvertiseIP, s)
 	}
 	if ip.IsUnspecified() {
-		return nil, fmt.Errorf("--%s=%q is unspecified: peers need an address they can dial", FlagPeerAdvertiseIP, s)
+		return nil, fmt.Errorf("--%s=%s is unspecified: peers need an address they can dial", FlagPeerAdvertiseIP, s)
 	}
 	return ip, nil
 }
@@ -206,9 +227,17 @@ func parseAdvertiseIP(s string) (net.IP, error) {
 func parsePort(s string) (int, error) {
 	p, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("--%s=%q is not a valid port: must be a number from 1 to 65535", FlagPeerAdvertisePort, s)
+		return 0, fmt.Errorf("--%s=%s is not a valid port: must be a number from 1 to 65535", FlagPeerAdvertisePort, s)
 	}
 	return p, nil
+}
+
+func parseRetention(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("$%s=%s is not a valid retention: must be a duration of at least 1s, such as 10m", EnvRetention, s)
+	}
+	return d, nil
 }
 
 // readCABundle reads the file and checks that it holds at least one PEM
@@ -227,7 +256,7 @@ func readCABundle(path string) ([]byte, error) {
 			break
 		}
 		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("--%s=%s holds a PEM block of type %q; only CERTIFICATE blocks are allowed", FlagPeerCAFile, path, block.Type)
+			return nil, fmt.Errorf("--%s=%s holds a PEM block of type %s; only CERTIFICATE blocks are allowed", FlagPeerCAFile, path, block.Type)
 		}
 		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
 			return nil, fmt.Errorf("--%s=%s holds a certificate that does not parse: %w", FlagPeerCAFile, path, err)

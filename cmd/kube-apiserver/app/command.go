@@ -4,6 +4,7 @@ package app
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -128,5 +129,6 @@ func peerFlagsOf(s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureG
 		ProxyClientCertFile: s.ProxyClientCertFile,
 		ProxyClientKeyFile:  s.ProxyClientKeyFile,
 		RuntimeConfig:       rc,
+		Retention:           os.Getenv(options.EnvRetention),
 	}
 }

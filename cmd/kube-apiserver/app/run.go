@@ -5,14 +5,20 @@ import (
 	"os"
 	"strconv"
 
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	"k8s.io/apimachinery/pkg/runtime"
+	genericfeatures "k8s.io/apiserver/pkg/features"
 	"k8s.io/apiserver/pkg/reconcilers"
-	genericapiserver "k8s.io/apiserver/pkg/server"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/tools/cache"
 	utilversion "k8s.io/component-base/version"
 	"k8s.io/klog/v2"
+	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
 	upstreamapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	upstreamoptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
 
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/options"
 )
 
@@ -49,6 +55,13 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 		}
 	}
 
+	var mvp *peerproxy.MixedVersionProxy
+	if peer.Enabled {
+		if mvp, err = newMixedVersionProxy(config, peer); err != nil {
+			return err
+		}
+	}
+
 	completed, err := config.Complete()
 	if err != nil {
 		return err
@@ -57,8 +70,10 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 	if err != nil {
 		return err
 	}
-	if err := addMixedVersionProxy(server.GenericAPIServer, config, peer); err != nil {
-		return err
+	if mvp != nil {
+		if err := mvp.Install(server.GenericAPIServer); err != nil {
+			return err
+		}
 	}
 	prepared, err := server.PrepareRun()
 	if err != nil {
@@ -67,8 +82,16 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 	return prepared.Run(ctx)
 }
 
-// addMixedVersionProxy adds our post-start hooks. Placeholder until the
-// registration controller lands.
-func addMixedVersionProxy(s *genericapiserver.GenericAPIServer, config *upstreamapp.Config, peer *options.Config) error {
-	return nil
+// newMixedVersionProxy builds our proxy from upstream's configuration.
+func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*peerproxy.MixedVersionProxy, error) {
+	generic := config.KubeAPIs.ControlPlane.Generic
+	gates := utilfeature.DefaultFeatureGate
+	return peerproxy.New(peerproxy.Config{
+		ServerID:  generic.APIServerID,
+		Loopback:  generic.LoopbackClientConfig,
+		Schemes:   []*runtime.Scheme{legacyscheme.Scheme, apiextensionsapiserver.Scheme, aggregatorscheme.Scheme},
+		Retention: peer.Retention,
+		UpstreamRegistration: gates.Enabled(genericfeatures.StorageVersionAPI) &&
+			gates.Enabled(genericfeatures.APIServerIdentity),
+	})
 }

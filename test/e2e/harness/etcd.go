@@ -44,7 +44,7 @@ func StartEtcd(ctx context.Context, binDir, dir string) (*Etcd, error) {
 		// A throwaway test store: durability across power loss is not needed.
 		"--unsafe-no-fsync",
 	}
-	p, err := startProcess("etcd", filepath.Join(dir, "etcd.log"), "", argv)
+	p, err := startProcess("etcd", filepath.Join(dir, "etcd.log"), "", nil, argv)
 	if err != nil {
 		return nil, err
 	}

@@ -25,10 +25,10 @@ type Process struct {
 	err  error
 }
 
-// startProcess runs argv with output appended to logPath. A non-empty
+// startProcess runs argv, with env added to ours and output appended to logPath. A non-empty
 // hostname runs it in its own UTS namespace under that hostname (in an
 // unprivileged user namespace too when not root).
-func startProcess(name, logPath, hostname string, argv []string) (*Process, error) {
+func startProcess(name, logPath, hostname string, env, argv []string) (*Process, error) {
 	if hostname != "" {
 		wrap := []string{"unshare", "--uts"}
 		if os.Geteuid() != 0 {
@@ -44,6 +44,7 @@ func startProcess(name, logPath, hostname string, argv []string) (*Process, erro
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
 	// Die with the test process, so nothing outlives a crashed run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {

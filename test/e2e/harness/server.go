@@ -40,6 +40,8 @@ type ServerOptions struct {
 	NoPeerCA   bool
 	// Args are appended last, so they override the defaults above.
 	Args []string
+	// Env is added to the server's environment (KEY=value).
+	Env []string
 }
 
 // Server is a running kube-apiserver.
@@ -133,7 +135,7 @@ func (c *Cluster) LaunchServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess(o.Name, filepath.Join(c.Dir, o.Name+".log"), o.Name, append([]string{o.Binary}, args...))
+	p, err := startProcess(o.Name, filepath.Join(c.Dir, o.Name+".log"), o.Name, o.Env, append([]string{o.Binary}, args...))
 	if err != nil {
 		return nil, err
 	}

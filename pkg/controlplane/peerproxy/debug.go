@@ -1,0 +1,86 @@
+package peerproxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// DebugPath serves the proxy's view of its peers; the handler chain
+// authorizes it like every other /debug path.
+const DebugPath = "/debug/peerproxy"
+
+// DebugPeer is one server in the debug document.
+type DebugPeer struct {
+	ID         string     `json:"id"`
+	Address    string     `json:"address,omitempty"`
+	Self       bool       `json:"self,omitempty"`
+	Live       bool       `json:"live"`
+	LastRenew  *time.Time `json:"lastRenew,omitempty"`
+	DepartedAt *time.Time `json:"departedAt,omitempty"`
+}
+
+// DebugDocument is what GET /debug/peerproxy answers.
+type DebugDocument struct {
+	Self    string      `json:"self"`
+	BuiltAt time.Time   `json:"builtAt"`
+	Peers   []DebugPeer `json:"peers"`
+	// Routes maps group/version/resource to the live peers a request for it
+	// would be proxied to.
+	Routes map[string][]string `json:"routes"`
+	// Registered maps group/version/resource to every server that
+	// registered it, departed ones within retention included.
+	Registered map[string][]string `json:"registered"`
+}
+
+// GVRKey names a GVR in documents and logs; the core group is "core".
+func GVRKey(gvr schema.GroupVersionResource) string {
+	g := gvr.Group
+	if g == "" {
+		g = coreGroupName
+	}
+	return g + "/" + gvr.Version + "/" + gvr.Resource
+}
+
+// NewDebugDocument describes snap.
+func NewDebugDocument(snap *Snapshot) DebugDocument {
+	d := DebugDocument{Self: snap.Self, BuiltAt: snap.Built, Routes: map[string][]string{}, Registered: map[string][]string{}}
+	for _, p := range snap.Peers() {
+		dp := DebugPeer{ID: p.ID, Address: p.Address, Self: p.ID == snap.Self, Live: p.Live}
+		if !p.LastRenew.IsZero() {
+			t := p.LastRenew
+			dp.LastRenew = &t
+		}
+		if !p.DepartedAt.IsZero() {
+			t := p.DepartedAt
+			dp.DepartedAt = &t
+		}
+		d.Peers = append(d.Peers, dp)
+	}
+	for _, gvr := range snap.GVRs() {
+		key := GVRKey(gvr)
+		d.Registered[key] = snap.Servers(gvr)
+		ids := []string{}
+		for _, p := range snap.LivePeers(gvr) {
+			ids = append(ids, p.ID)
+		}
+		d.Routes[key] = ids
+	}
+	return d
+}
+
+// DebugHandler serves the current table of t as JSON.
+func DebugHandler(t *PeerTable) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "only GET is allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(NewDebugDocument(t.Snapshot()))
+	})
+}

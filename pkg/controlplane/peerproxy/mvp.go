@@ -1,0 +1,149 @@
+// Package peerproxy is the fork's Mixed Version Proxy: registration of what
+// each kube-apiserver serves, the peer table built from it, and (in later
+// files) the routing filter that forwards requests to a capable peer.
+package peerproxy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// Defaults of SPEC §4.
+const (
+	// DefaultLiveWindow: identity leases renew every 10 s; three missed
+	// renewals make a peer not live.
+	DefaultLiveWindow = 30 * time.Second
+	// DefaultRetention keeps a departed server's entries this long.
+	DefaultRetention = 10 * time.Minute
+)
+
+// Post-start hook names; they show in /readyz?verbose.
+const (
+	HookPeerTable    = "mvp-peer-table"
+	HookRegistration = "mvp-storage-version-registration"
+)
+
+// Config is what the command hands to the proxy.
+type Config struct {
+	// ServerID is this server's apiserver identity.
+	ServerID string
+	// Loopback reaches this server as a privileged client.
+	Loopback *rest.Config
+	// Schemes know the built-in types (kube, apiextensions, aggregator).
+	Schemes []*runtime.Scheme
+
+	LiveWindow time.Duration
+	Retention  time.Duration
+
+	// UpstreamRegistration: StorageVersionAPI and APIServerIdentity are both
+	// on, so upstream's own updater publishes this server's entries. Ours
+	// then writes nothing, so the two writers never fight; the peer table
+	// and retention still run.
+	UpstreamRegistration bool
+}
+
+// MixedVersionProxy holds the proxy's controllers.
+type MixedVersionProxy struct {
+	cfg          Config
+	client       kubernetes.Interface
+	leases       informers.SharedInformerFactory
+	cluster      informers.SharedInformerFactory
+	table        *PeerTable
+	registration *Registration
+	retention    *Retention
+}
+
+// New builds the proxy's controllers; nothing runs until its hooks do.
+func New(cfg Config) (*MixedVersionProxy, error) {
+	if cfg.ServerID == "" || cfg.Loopback == nil {
+		return nil, fmt.Errorf("peer proxy needs a server ID and a loopback client config")
+	}
+	if cfg.LiveWindow <= 0 {
+		cfg.LiveWindow = DefaultLiveWindow
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	RegisterMetrics()
+	client, err := kubernetes.NewForConfig(cfg.Loopback)
+	if err != nil {
+		return nil, err
+	}
+	m := &MixedVersionProxy{
+		cfg:    cfg,
+		client: client,
+		leases: informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithNamespace(metav1.NamespaceSystem),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector })),
+		cluster: informers.NewSharedInformerFactory(client, 0),
+	}
+	clk := clock.RealClock{}
+	leaseInformer := m.leases.Coordination().V1().Leases().Informer()
+	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
+	m.table = NewPeerTable(cfg.ServerID, cfg.LiveWindow, leaseInformer, svInformer, clk)
+	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
+	if !cfg.UpstreamRegistration {
+		local := func(ctx context.Context) (map[string]Entry, error) {
+			dc, err := LocalDiscoveryClient(cfg.Loopback)
+			if err != nil {
+				return nil, err
+			}
+			lists, err := LocalResourceLists(dc, cfg.Schemes)
+			if err != nil {
+				return nil, fmt.Errorf("reading this server's discovery: %w", err)
+			}
+			entries, err := LocalEntries(cfg.ServerID, lists, cfg.Schemes)
+			if err == nil && len(entries) == 0 {
+				err = fmt.Errorf("discovery shows no built-in persisted resource")
+			}
+			return entries, err
+		}
+		m.registration = NewRegistration(cfg.ServerID, client, svInformer, local, clk)
+	}
+	return m, nil
+}
+
+// Table is the live peer table.
+func (m *MixedVersionProxy) Table() *PeerTable { return m.table }
+
+// Install adds the proxy's hooks and debug endpoint to s, the outermost
+// (aggregator) server.
+func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error {
+	s.Handler.NonGoRestfulMux.Handle(DebugPath, DebugHandler(m.table))
+	if err := s.AddPostStartHook(HookPeerTable, m.startPeerTable); err != nil {
+		return err
+	}
+	return s.AddPostStartHook(HookRegistration, m.startRegistration)
+}
+
+// startPeerTable starts the informers and controllers behind the table and
+// holds readiness until the table was built from synced informers.
+func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookContext) error {
+	m.leases.Start(ctx.Done())
+	m.cluster.Start(ctx.Done())
+	go m.table.Run(ctx)
+	go m.retention.Run(ctx)
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		return m.table.HasSynced(), nil
+	})
+}
+
+func (m *MixedVersionProxy) startRegistration(ctx genericapiserver.PostStartHookContext) error {
+	if m.registration == nil {
+		klog.InfoS("StorageVersionAPI is enabled: upstream's storage version updater publishes this server's entries; the Mixed Version Proxy only reads them")
+		return nil
+	}
+	go m.registration.Run(ctx, 2, 5*time.Minute)
+	return nil
+}

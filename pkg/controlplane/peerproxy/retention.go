@@ -1,0 +1,154 @@
+package peerproxy
+
+import (
+	"context"
+	"time"
+
+	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// emptyGrace is how long an entry-less StorageVersion may exist before it
+// is collected: a writer creates the object, then writes its status.
+const emptyGrace = time.Minute
+
+// Retention removes departed servers' entries once they have been gone for
+// the retention window, and deletes StorageVersions left with no entry.
+// Until then the entries keep the cluster knowing that the resource exists
+// (a 503, not a 404). Safe to run on every server at once.
+type Retention struct {
+	window time.Duration
+	client kubernetes.Interface
+	lister apiserverinternallisters.StorageVersionLister
+	synced cache.InformerSynced
+	table  *PeerTable
+	queue  workqueue.TypedRateLimitingInterface[string]
+	clock  clock.Clock
+}
+
+// NewRetention builds the collector; it rescans whenever the table changes.
+func NewRetention(window time.Duration, client kubernetes.Interface, versions cache.SharedIndexInformer, table *PeerTable, clk clock.Clock) *Retention {
+	r := &Retention{
+		window: window,
+		client: client,
+		lister: apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
+		synced: versions.HasSynced,
+		table:  table,
+		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_storage_version_retention"}),
+		clock:  clk,
+	}
+	table.Subscribe(r.scan)
+	return r
+}
+
+// scan queues every StorageVersion that has something to collect.
+func (r *Retention) scan(snap *Snapshot) {
+	if !r.synced() {
+		return
+	}
+	all, err := r.lister.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	now := r.clock.Now()
+	for _, sv := range all {
+		if collectable(sv, snap, now, r.window) {
+			r.queue.Add(sv.Name)
+		}
+	}
+}
+
+// Run collects until ctx ends.
+func (r *Retention) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer r.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync("mvp-storage-version-retention", ctx.Done(), r.synced) {
+		return
+	}
+	go wait.UntilWithContext(ctx, r.worker, time.Second)
+	<-ctx.Done()
+}
+
+func (r *Retention) worker(ctx context.Context) {
+	for {
+		key, quit := r.queue.Get()
+		if quit {
+			return
+		}
+		if err := r.sync(ctx, key); err != nil {
+			registrationErrors.WithLabelValues("collect").Inc()
+			klog.V(2).InfoS("Retrying storage version collection", "storageVersion", key, "err", err)
+			r.queue.AddRateLimited(key)
+		} else {
+			r.queue.Forget(key)
+		}
+		r.queue.Done(key)
+	}
+}
+
+func (r *Retention) sync(ctx context.Context, name string) error {
+	snap := r.table.Snapshot()
+	now := r.clock.Now()
+	sv, err := r.lister.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !collectable(sv, snap, now, r.window) {
+		return nil
+	}
+	removed := 0
+	err = writeEntries(ctx, r.client, name, false, r.clock, func(entries []Entry) []Entry {
+		expired := expiredServers(entries, snap, now, r.window)
+		removed = len(expired)
+		out := entries
+		for _, id := range expired {
+			out = withEntry(out, id, nil)
+		}
+		return out
+	})
+	if err == nil && removed > 0 {
+		entriesCollected.Add(float64(removed))
+		klog.V(2).InfoS("Collected departed servers' storage version entries", "storageVersion", name, "entries", removed)
+	}
+	return err
+}
+
+// collectable: sv holds an expired entry, or no entry at all past the grace.
+func collectable(sv *apiserverinternalv1alpha1.StorageVersion, snap *Snapshot, now time.Time, window time.Duration) bool {
+	if len(sv.Status.StorageVersions) == 0 {
+		return now.Sub(sv.CreationTimestamp.Time) > emptyGrace
+	}
+	return len(expiredServers(sv.Status.StorageVersions, snap, now, window)) > 0
+}
+
+// expiredServers returns the IDs of the entries whose servers stopped
+// being live at least window ago. This server, live servers and servers
+// the snapshot does not know yet are never expired.
+func expiredServers(entries []Entry, snap *Snapshot, now time.Time, window time.Duration) []string {
+	var out []string
+	for _, e := range entries {
+		if e.APIServerID == snap.Self {
+			continue
+		}
+		p, ok := snap.Peer(e.APIServerID)
+		if !ok || p.Live || p.DepartedAt.IsZero() {
+			continue
+		}
+		if now.Sub(p.DepartedAt) >= window {
+			out = append(out, e.APIServerID)
+		}
+	}
+	return out
+}
