@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +193,31 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 				}
 			}
 		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(gomega.Succeed())
+	})
+
+	ginkgo.It("leaves writing to upstream's updater when StorageVersionAPI is on as well", func(ctx context.Context) {
+		s, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "reg-svapi", IP: "127.0.0.36",
+			Args: []string{"--feature-gates=UnknownVersionInteroperabilityProxy=true,StorageVersionAPI=true"}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer s.Stop(30 * time.Second)
+		id, err := s.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+
+		// Upstream's updater publishes this server's entries...
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			got, err := entries(ctx, a, "apps.deployments")
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(got).To(gomega.HaveKey(id))
+			g.Expect(got).To(gomega.HaveKey(idA), "the other servers' entries stay")
+			g.Expect(got).To(gomega.HaveKey(idB))
+		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(gomega.Succeed())
+		// ...ours stays out of it, and says so once.
+		logs := s.LogTail(100000)
+		gomega.Expect(strings.Count(logs, "upstream's storage version updater publishes this server's entries")).To(gomega.Equal(1))
+		gomega.Expect(logs).NotTo(gomega.ContainSubstring("Registering this server's storage versions"))
+		body := readyzVerbose(ctx, s)
+		gomega.Expect(body).To(gomega.ContainSubstring("[+]poststarthook/built-in-resources-storage-version-updater ok"))
+		gomega.Expect(body).To(gomega.ContainSubstring("[+]poststarthook/mvp-peer-table ok"))
 	})
 
 	ginkgo.It("keeps a killed server's entries while it is not live, then collects them after retention", func(ctx context.Context) {
