@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strconv"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	genericfeatures "k8s.io/apiserver/pkg/features"
 	"k8s.io/apiserver/pkg/reconcilers"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/tools/cache"
 	utilversion "k8s.io/component-base/version"
@@ -60,6 +62,14 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 		if mvp, err = newMixedVersionProxy(config, peer); err != nil {
 			return err
 		}
+		// Innermost in the aggregator's chain: after authentication, audit,
+		// impersonation, priority and fairness and authorization, with
+		// RequestInfo and the user in the context. Only the aggregator's
+		// chain runs for external requests.
+		build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
+		config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+			return build(mvp.WithPeerProxy(h), c)
+		}
 	}
 
 	completed, err := config.Complete()
@@ -86,11 +96,21 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*peerproxy.MixedVersionProxy, error) {
 	generic := config.KubeAPIs.ControlPlane.Generic
 	gates := utilfeature.DefaultFeatureGate
+	var proxy *peerproxy.ProxyConfig
+	if peer.ProxyEnabled {
+		proxy = &peerproxy.ProxyConfig{
+			CABundle:       peer.CABundle,
+			ClientCertFile: peer.ProxyClientCertFile,
+			ClientKeyFile:  peer.ProxyClientKeyFile,
+		}
+	}
 	return peerproxy.New(peerproxy.Config{
-		ServerID:  generic.APIServerID,
-		Loopback:  generic.LoopbackClientConfig,
-		Schemes:   []*runtime.Scheme{legacyscheme.Scheme, apiextensionsapiserver.Scheme, aggregatorscheme.Scheme},
-		Retention: peer.Retention,
+		ServerID:   generic.APIServerID,
+		Loopback:   generic.LoopbackClientConfig,
+		Schemes:    []*runtime.Scheme{legacyscheme.Scheme, apiextensionsapiserver.Scheme, aggregatorscheme.Scheme},
+		Retention:  peer.Retention,
+		Proxy:      proxy,
+		Serializer: legacyscheme.Codecs,
 		UpstreamRegistration: gates.Enabled(genericfeatures.StorageVersionAPI) &&
 			gates.Enabled(genericfeatures.APIServerIdentity),
 	})

@@ -14,12 +14,16 @@ const DebugPath = "/debug/peerproxy"
 
 // DebugPeer is one server in the debug document.
 type DebugPeer struct {
-	ID         string     `json:"id"`
-	Address    string     `json:"address,omitempty"`
-	Self       bool       `json:"self,omitempty"`
-	Live       bool       `json:"live"`
-	LastRenew  *time.Time `json:"lastRenew,omitempty"`
-	DepartedAt *time.Time `json:"departedAt,omitempty"`
+	ID      string `json:"id"`
+	Address string `json:"address,omitempty"`
+	Self    bool   `json:"self,omitempty"`
+	Live    bool   `json:"live"`
+	// Healthy is false while the peer is in backoff after a failure.
+	Healthy     bool       `json:"healthy"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+	LastRenew   *time.Time `json:"lastRenew,omitempty"`
+	DepartedAt  *time.Time `json:"departedAt,omitempty"`
 }
 
 // DebugDocument is what GET /debug/peerproxy answers.
@@ -44,11 +48,18 @@ func GVRKey(gvr schema.GroupVersionResource) string {
 	return g + "/" + gvr.Version + "/" + gvr.Resource
 }
 
-// NewDebugDocument describes snap.
-func NewDebugDocument(snap *Snapshot) DebugDocument {
+// NewDebugDocument describes snap; h may be nil.
+func NewDebugDocument(snap *Snapshot, h *health) DebugDocument {
 	d := DebugDocument{Self: snap.Self, BuiltAt: snap.Built, Routes: map[string][]string{}, Registered: map[string][]string{}}
 	for _, p := range snap.Peers() {
-		dp := DebugPeer{ID: p.ID, Address: p.Address, Self: p.ID == snap.Self, Live: p.Live}
+		dp := DebugPeer{ID: p.ID, Address: p.Address, Self: p.ID == snap.Self, Live: p.Live, Healthy: true}
+		if h != nil {
+			var at time.Time
+			dp.Healthy, dp.LastError, at = h.state(p.ID)
+			if !at.IsZero() {
+				dp.LastErrorAt = &at
+			}
+		}
 		if !p.LastRenew.IsZero() {
 			t := p.LastRenew
 			dp.LastRenew = &t
@@ -71,8 +82,8 @@ func NewDebugDocument(snap *Snapshot) DebugDocument {
 	return d
 }
 
-// DebugHandler serves the current table of t as JSON.
-func DebugHandler(t *PeerTable) http.Handler {
+// debugHandler serves the current table and peer health as JSON.
+func (m *MixedVersionProxy) debugHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "only GET is allowed", http.StatusMethodNotAllowed)
@@ -81,6 +92,6 @@ func DebugHandler(t *PeerTable) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(NewDebugDocument(t.Snapshot()))
+		_ = enc.Encode(NewDebugDocument(m.table.Snapshot(), m.health))
 	})
 }

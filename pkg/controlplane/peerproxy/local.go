@@ -72,6 +72,23 @@ func LocalResourceLists(dc discovery.DiscoveryInterface, schemes []*runtime.Sche
 	return lists, nil
 }
 
+// LocalGVRs is every resource of lists (subresources route with their resource).
+func LocalGVRs(lists []*metav1.APIResourceList) map[schema.GroupVersionResource]bool {
+	out := map[schema.GroupVersionResource]bool{}
+	for _, list := range lists {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range list.APIResources {
+			if !strings.Contains(r.Name, "/") {
+				out[gv.WithResource(r.Name)] = true
+			}
+		}
+	}
+	return out
+}
+
 // LocalEntries computes this server's StorageVersion entries, one per
 // built-in persisted resource it serves, keyed by StorageVersion name.
 //

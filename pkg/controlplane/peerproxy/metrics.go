@@ -1,7 +1,12 @@
 package peerproxy
 
 import (
+	"context"
+	"strconv"
 	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	upstreammetrics "k8s.io/apiserver/pkg/util/peerproxy/metrics"
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
@@ -29,13 +34,59 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	})
 
+	proxyDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Namespace:      namespace,
+		Subsystem:      subsystem,
+		Name:           "request_duration_seconds",
+		Help:           "Time to serve a request through a peer, from routing to the end of the response.",
+		Buckets:        []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"group", "version", "resource"})
+
+	peersByState = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      namespace,
+		Subsystem:      subsystem,
+		Name:           "peers",
+		Help:           "Other kube-apiservers known to this one, by state: live or not_live (departed, within retention).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"state"})
+
 	registerOnce sync.Once
 )
+
+// The generic server's /metrics route registers upstream's peer proxy
+// counters apiserver_rerouted_request_total and
+// apiserver_peer_proxy_errors_total whether or not any proxy runs. We feed
+// those same series (their names and labels, so dashboards and alerts keep
+// working) instead of registering the names a second time.
+func countRerouted(ctx context.Context, code int, gvr schema.GroupVersionResource) {
+	upstreammetrics.IncPeerProxiedRequest(ctx, strconv.Itoa(code), gvr.Group, gvr.Version, gvr.Resource)
+}
+
+func countError(ctx context.Context, kind string, gvr schema.GroupVersionResource) {
+	upstreammetrics.IncPeerProxyError(ctx, kind, gvr.Group, gvr.Version, gvr.Resource)
+}
 
 // RegisterMetrics registers the proxy's metrics with the legacy registry
 // (served on /metrics). Safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(registrationErrors, entriesCollected)
+		legacyregistry.MustRegister(registrationErrors, entriesCollected, proxyDuration, peersByState)
 	})
+}
+
+// recordPeers sets the peers gauge from a snapshot.
+func recordPeers(snap *Snapshot) {
+	live, notLive := 0, 0
+	for _, p := range snap.Peers() {
+		switch {
+		case p.ID == snap.Self:
+		case p.Live:
+			live++
+		default:
+			notLive++
+		}
+	}
+	peersByState.WithLabelValues("live").Set(float64(live))
+	peersByState.WithLabelValues("not_live").Set(float64(notLive))
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -16,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	aggregatorclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+	aggregatorinformers "k8s.io/kube-aggregator/pkg/client/informers/externalversions"
 	"k8s.io/utils/clock"
 )
 
@@ -46,6 +50,12 @@ type Config struct {
 	LiveWindow time.Duration
 	Retention  time.Duration
 
+	// Proxy configures proxying; nil: this server registers itself but
+	// never proxies (the gate is on without --peer-ca-file).
+	Proxy *ProxyConfig
+	// Serializer writes the proxy's errors as the client negotiated.
+	Serializer runtime.NegotiatedSerializer
+
 	// UpstreamRegistration: StorageVersionAPI and APIServerIdentity are both
 	// on, so upstream's own updater publishes this server's entries. Ours
 	// then writes nothing, so the two writers never fight; the peer table
@@ -59,9 +69,16 @@ type MixedVersionProxy struct {
 	client       kubernetes.Interface
 	leases       informers.SharedInformerFactory
 	cluster      informers.SharedInformerFactory
+	crds         apiextensionsinformers.SharedInformerFactory
+	apiServices  aggregatorinformers.SharedInformerFactory
 	table        *PeerTable
 	registration *Registration
 	retention    *Retention
+	proxy        *failover
+	// readLocal reads this server's own API: it feeds the router's local
+	// set and registration's entries.
+	readLocal func(context.Context) (map[string]Entry, error)
+	health    *health
 }
 
 // New builds the proxy's controllers; nothing runs until its hooks do.
@@ -89,27 +106,54 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		cluster: informers.NewSharedInformerFactory(client, 0),
 	}
 	clk := clock.RealClock{}
-	leaseInformer := m.leases.Coordination().V1().Leases().Informer()
 	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
-	m.table = NewPeerTable(cfg.ServerID, cfg.LiveWindow, leaseInformer, svInformer, clk)
-	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
-	if !cfg.UpstreamRegistration {
-		local := func(ctx context.Context) (map[string]Entry, error) {
-			dc, err := LocalDiscoveryClient(cfg.Loopback)
-			if err != nil {
-				return nil, err
-			}
-			lists, err := LocalResourceLists(dc, cfg.Schemes)
-			if err != nil {
-				return nil, fmt.Errorf("reading this server's discovery: %w", err)
-			}
-			entries, err := LocalEntries(cfg.ServerID, lists, cfg.Schemes)
-			if err == nil && len(entries) == 0 {
-				err = fmt.Errorf("discovery shows no built-in persisted resource")
-			}
-			return entries, err
+	src := TableSources{
+		Leases:          m.leases.Coordination().V1().Leases().Informer(),
+		StorageVersions: svInformer,
+	}
+	if cfg.Proxy != nil {
+		crdClient, err := apiextensionsclient.NewForConfig(cfg.Loopback)
+		if err != nil {
+			return nil, err
 		}
-		m.registration = NewRegistration(cfg.ServerID, client, svInformer, local, clk)
+		aggClient, err := aggregatorclient.NewForConfig(cfg.Loopback)
+		if err != nil {
+			return nil, err
+		}
+		m.crds = apiextensionsinformers.NewSharedInformerFactory(crdClient, 0)
+		m.apiServices = aggregatorinformers.NewSharedInformerFactory(aggClient, 0)
+		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions().Informer()
+		src.APIServices = m.apiServices.Apiregistration().V1().APIServices().Informer()
+	}
+	m.table = NewPeerTable(cfg.ServerID, cfg.LiveWindow, src, clk)
+	m.table.Subscribe(recordPeers)
+	m.health = newHealth(clk)
+	if cfg.Proxy != nil {
+		t, err := newTransports(*cfg.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		m.proxy = &failover{t: t, health: m.health}
+	}
+	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
+	m.readLocal = func(ctx context.Context) (map[string]Entry, error) {
+		dc, err := LocalDiscoveryClient(cfg.Loopback)
+		if err != nil {
+			return nil, err
+		}
+		lists, err := LocalResourceLists(dc, cfg.Schemes)
+		if err != nil {
+			return nil, fmt.Errorf("reading this server's discovery: %w", err)
+		}
+		m.table.SetLocal(LocalGVRs(lists))
+		entries, err := LocalEntries(cfg.ServerID, lists, cfg.Schemes)
+		if err == nil && len(entries) == 0 {
+			err = fmt.Errorf("discovery shows no built-in persisted resource")
+		}
+		return entries, err
+	}
+	if !cfg.UpstreamRegistration {
+		m.registration = NewRegistration(cfg.ServerID, client, svInformer, m.readLocal, clk)
 	}
 	return m, nil
 }
@@ -120,7 +164,7 @@ func (m *MixedVersionProxy) Table() *PeerTable { return m.table }
 // Install adds the proxy's hooks and debug endpoint to s, the outermost
 // (aggregator) server.
 func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error {
-	s.Handler.NonGoRestfulMux.Handle(DebugPath, DebugHandler(m.table))
+	s.Handler.NonGoRestfulMux.Handle(DebugPath, m.debugHandler())
 	if err := s.AddPostStartHook(HookPeerTable, m.startPeerTable); err != nil {
 		return err
 	}
@@ -132,6 +176,10 @@ func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error 
 func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookContext) error {
 	m.leases.Start(ctx.Done())
 	m.cluster.Start(ctx.Done())
+	if m.crds != nil {
+		m.crds.Start(ctx.Done())
+		m.apiServices.Start(ctx.Done())
+	}
 	go m.table.Run(ctx)
 	go m.retention.Run(ctx)
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
@@ -142,6 +190,14 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 func (m *MixedVersionProxy) startRegistration(ctx genericapiserver.PostStartHookContext) error {
 	if m.registration == nil {
 		klog.InfoS("StorageVersionAPI is enabled: upstream's storage version updater publishes this server's entries; the Mixed Version Proxy only reads them")
+		go func() {
+			if waitServing(ctx, m.client) {
+				_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+					_, err := m.readLocal(ctx)
+					return err == nil, nil
+				})
+			}
+		}()
 		return nil
 	}
 	go m.registration.Run(ctx, 2, 5*time.Minute)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"k8s.io/utils/clock"
 )
 
@@ -28,10 +31,13 @@ type PeerTable struct {
 	liveWindow time.Duration
 	clock      clock.Clock
 
-	leases   coordinationlisters.LeaseNamespaceLister
-	versions apiserverinternallisters.StorageVersionLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
+	leases      coordinationlisters.LeaseNamespaceLister
+	versions    apiserverinternallisters.StorageVersionLister
+	crds        cache.Indexer // optional
+	apiServices cache.Indexer // optional
+	synced      []cache.InformerSynced
+	local       atomic.Pointer[map[schema.GroupVersionResource]bool]
+	queue       workqueue.TypedRateLimitingInterface[string]
 
 	current atomic.Pointer[Snapshot]
 	built   atomic.Bool
@@ -42,9 +48,17 @@ type PeerTable struct {
 	subscribers []func(*Snapshot)
 }
 
-// NewPeerTable builds a table over informers of kube-system identity
-// leases and of StorageVersions.
-func NewPeerTable(self string, liveWindow time.Duration, leases cache.SharedIndexInformer, versions cache.SharedIndexInformer, clk clock.Clock) *PeerTable {
+// TableSources are the informers a PeerTable is built from.
+type TableSources struct {
+	// Leases: kube-system identity leases. StorageVersions: all of them.
+	Leases, StorageVersions cache.SharedIndexInformer
+	// CRDs and APIServices mark extension group/versions; optional.
+	CRDs, APIServices cache.SharedIndexInformer
+}
+
+// NewPeerTable builds a table over its sources.
+func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk clock.Clock) *PeerTable {
+	leases, versions := src.Leases, src.StorageVersions
 	t := &PeerTable{
 		self:         self,
 		liveWindow:   liveWindow,
@@ -62,9 +76,55 @@ func NewPeerTable(self string, liveWindow time.Duration, leases cache.SharedInde
 		UpdateFunc: func(any, any) { t.queue.Add(tableKey) },
 		DeleteFunc: func(any) { t.queue.Add(tableKey) },
 	}
-	_, _ = leases.AddEventHandler(h)
-	_, _ = versions.AddEventHandler(h)
+	for _, inf := range []cache.SharedIndexInformer{leases, versions, src.CRDs, src.APIServices} {
+		if inf != nil {
+			_, _ = inf.AddEventHandler(h)
+		}
+	}
+	if src.CRDs != nil {
+		t.crds = src.CRDs.GetIndexer()
+		t.synced = append(t.synced, src.CRDs.HasSynced)
+	}
+	if src.APIServices != nil {
+		t.apiServices = src.APIServices.GetIndexer()
+		t.synced = append(t.synced, src.APIServices.HasSynced)
+	}
 	return t
+}
+
+// SetLocal records what this server serves (every resource of its own
+// discovery) and rebuilds the table.
+func (t *PeerTable) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
+	t.local.Store(&gvrs)
+	t.queue.Add(tableKey)
+}
+
+// extensions lists the group/versions of CRDs and of APIServices backed
+// by a service.
+func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
+	out := map[schema.GroupVersion]bool{}
+	if t.crds != nil {
+		for _, obj := range t.crds.List() {
+			crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition)
+			if !ok {
+				continue
+			}
+			for _, v := range crd.Spec.Versions {
+				if v.Served {
+					out[schema.GroupVersion{Group: crd.Spec.Group, Version: v.Name}] = true
+				}
+			}
+		}
+	}
+	if t.apiServices != nil {
+		for _, obj := range t.apiServices.List() {
+			as, ok := obj.(*apiregistrationv1.APIService)
+			if ok && as.Spec.Service != nil {
+				out[schema.GroupVersion{Group: as.Spec.Group, Version: as.Spec.Version}] = true
+			}
+		}
+	}
+	return out
 }
 
 // Snapshot returns the current table. It never blocks.
@@ -119,10 +179,15 @@ func (t *PeerTable) rebuild() error {
 		return err
 	}
 	now := t.clock.Now()
-	snap := BuildSnapshot(SnapshotInputs{
+	in := SnapshotInputs{
 		Self: t.self, Now: now, LiveWindow: t.liveWindow,
 		Leases: leases, StorageVersions: versions, MissingSince: t.missingSince,
-	})
+		Extensions: t.extensions(),
+	}
+	if l := t.local.Load(); l != nil {
+		in.Local = *l
+	}
+	snap := BuildSnapshot(in)
 	t.trackMissing(snap, leases, now)
 
 	old := t.current.Swap(snap)

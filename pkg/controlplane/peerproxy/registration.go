@@ -86,15 +86,7 @@ func (r *Registration) Run(ctx context.Context, workers int, resync time.Duratio
 	if !cache.WaitForNamedCacheSync("mvp-storage-version-registration", ctx.Done(), r.synced) {
 		return
 	}
-	// What this server serves is known once its whole API is installed,
-	// which /readyz reports (our hook does not hold it back).
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		if err := r.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
-			return false, nil
-		}
-		return true, r.refreshDesired(ctx)
-	})
-	if err != nil {
+	if !waitServing(ctx, r.client) || r.refreshDesired(ctx) != nil {
 		return
 	}
 	klog.InfoS("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
@@ -108,6 +100,15 @@ func (r *Registration) Run(ctx context.Context, workers int, resync time.Duratio
 		}
 		r.enqueueAll()
 	}, resync)
+}
+
+// waitServing waits until this server's whole API is installed, which
+// /readyz reports (our hooks do not hold it back). False when ctx ends.
+func waitServing(ctx context.Context, client kubernetes.Interface) bool {
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		return client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil, nil
+	})
+	return err == nil
 }
 
 // refreshDesired recomputes this server's entries, retrying until it

@@ -41,6 +41,25 @@ type Snapshot struct {
 	servers map[schema.GroupVersionResource][]string
 	// live lists, per GVR, the live, addressable peers (not self) serving it.
 	live map[schema.GroupVersionResource][]*Peer
+	// local is what this server serves; nil until it is known.
+	local map[schema.GroupVersionResource]bool
+	// extensions are the group/versions of CRDs and aggregated APIs: the
+	// same on every server, never proxied.
+	extensions map[schema.GroupVersion]bool
+}
+
+// ServesLocally reports whether this server serves gvr; known is false
+// until this server's own API has been read.
+func (s *Snapshot) ServesLocally(gvr schema.GroupVersionResource) (served, known bool) {
+	if s == nil || s.local == nil {
+		return false, false
+	}
+	return s.local[gvr], true
+}
+
+// IsExtension reports whether gv belongs to a CRD or an aggregated API.
+func (s *Snapshot) IsExtension(gv schema.GroupVersion) bool {
+	return s != nil && s.extensions[gv]
 }
 
 // LivePeers returns the live peers other than this server that serve gvr,
@@ -117,6 +136,10 @@ type SnapshotInputs struct {
 	// MissingSince records, per server ID without a lease, when its lease
 	// was first seen missing.
 	MissingSince map[string]time.Time
+	// Local is what this server serves; nil while unknown.
+	Local map[schema.GroupVersionResource]bool
+	// Extensions are CRDs' and aggregated APIs' group/versions.
+	Extensions map[schema.GroupVersion]bool
 }
 
 // BuildSnapshot derives the peer table from identity leases and
@@ -128,6 +151,9 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 		peers:   map[string]*Peer{},
 		servers: map[schema.GroupVersionResource][]string{},
 		live:    map[schema.GroupVersionResource][]*Peer{},
+		// Shared, never modified: the table hands each build fresh maps.
+		local:      in.Local,
+		extensions: in.Extensions,
 	}
 	for _, l := range in.Leases {
 		p := &Peer{ID: l.Name, Address: l.Annotations[PeerAddressAnnotation]}

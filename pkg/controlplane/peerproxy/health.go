@@ -1,0 +1,101 @@
+package peerproxy
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+// health remembers which peers recently could not be reached, so the next
+// requests try the others first. Only proxied requests touch it.
+type health struct {
+	clock clock.Clock
+	mu    sync.Mutex
+	peers map[string]*peerHealth
+}
+
+type peerHealth struct {
+	unhealthyUntil time.Time
+	backoff        time.Duration
+	lastError      string
+	lastErrorAt    time.Time
+}
+
+func newHealth(clk clock.Clock) *health {
+	return &health{clock: clk, peers: map[string]*peerHealth{}}
+}
+
+// order returns peers healthy ones first, each group rotated from a random
+// start so load spreads; peers in backoff are still tried, last.
+func (h *health) order(peers []*Peer) []*Peer {
+	if len(peers) <= 1 {
+		return peers
+	}
+	now := h.clock.Now()
+	healthy := make([]*Peer, 0, len(peers))
+	var backoff []*Peer
+	h.mu.Lock()
+	for _, p := range peers {
+		if ph := h.peers[p.ID]; ph != nil && now.Before(ph.unhealthyUntil) {
+			backoff = append(backoff, p)
+		} else {
+			healthy = append(healthy, p)
+		}
+	}
+	h.mu.Unlock()
+	return append(rotate(healthy), rotate(backoff)...)
+}
+
+func rotate(ps []*Peer) []*Peer {
+	if len(ps) <= 1 {
+		return ps
+	}
+	k := rand.IntN(len(ps))
+	return append(ps[k:len(ps):len(ps)], ps[:k]...)
+}
+
+// failed puts a peer in backoff, doubling it on repeated failures.
+func (h *health) failed(id string, err error) {
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ph := h.peers[id]
+	if ph == nil {
+		ph = &peerHealth{}
+		h.peers[id] = ph
+	}
+	if ph.backoff == 0 {
+		ph.backoff = minBackoff
+	} else if ph.backoff < maxBackoff {
+		ph.backoff = min(2*ph.backoff, maxBackoff)
+	}
+	ph.unhealthyUntil = now.Add(ph.backoff)
+	ph.lastError, ph.lastErrorAt = err.Error(), now
+}
+
+// succeeded clears a peer's backoff; its last error stays for /debug.
+func (h *health) succeeded(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ph := h.peers[id]; ph != nil {
+		ph.backoff, ph.unhealthyUntil = 0, time.Time{}
+	}
+}
+
+// state reports a peer's health for /debug/peerproxy.
+func (h *health) state(id string) (healthy bool, lastError string, lastErrorAt time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ph := h.peers[id]
+	if ph == nil {
+		return true, "", time.Time{}
+	}
+	return !h.clock.Now().Before(ph.unhealthyUntil), ph.lastError, ph.lastErrorAt
+}
