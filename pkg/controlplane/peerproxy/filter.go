@@ -122,8 +122,11 @@ func classify(err error) (kind, cause string) {
 	case errors.As(err, &unknownAuth), errors.As(err, &certErr), errors.As(err, &hostErr):
 		return errUntrustedCert, "the peer's certificate is not trusted by --peer-ca-file"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),
-		strings.Contains(err.Error(), "timeout"), strings.Contains(err.Error(), "ping"):
+		strings.Contains(err.Error(), "timeout"):
 		return errTimeout, "the peer timed out"
+	case strings.Contains(err.Error(), "client connection lost"):
+		// HTTP/2 closes a connection whose health ping went unanswered.
+		return errTimeout, "the peer stopped answering (health ping unanswered)"
 	case unreachable(err):
 		return errUnreachable, "the peer is unreachable"
 	default:

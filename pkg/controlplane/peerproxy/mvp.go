@@ -172,7 +172,8 @@ func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error 
 }
 
 // startPeerTable starts the informers and controllers behind the table and
-// holds readiness until the table was built from synced informers.
+// holds readiness until the table was built from synced informers and
+// knows what this server serves.
 func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookContext) error {
 	m.leases.Start(ctx.Done())
 	m.cluster.Start(ctx.Done())
@@ -182,22 +183,27 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	}
 	go m.table.Run(ctx)
 	go m.retention.Run(ctx)
+	// Every built-in group/version is installed before post-start hooks
+	// run; reading them now means that once ready, this server never takes
+	// a resource it lacks for one it serves (or the reverse).
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if _, err := m.readLocal(ctx); err != nil {
+			klog.V(2).InfoS("Reading this server's own API; retrying", "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
-		return m.table.HasSynced(), nil
+		return m.table.HasSynced() && m.table.Snapshot().LocalKnown(), nil
 	})
 }
 
 func (m *MixedVersionProxy) startRegistration(ctx genericapiserver.PostStartHookContext) error {
 	if m.registration == nil {
 		klog.InfoS("StorageVersionAPI is enabled: upstream's storage version updater publishes this server's entries; the Mixed Version Proxy only reads them")
-		go func() {
-			if waitServing(ctx, m.client) {
-				_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-					_, err := m.readLocal(ctx)
-					return err == nil, nil
-				})
-			}
-		}()
 		return nil
 	}
 	go m.registration.Run(ctx, 2, 5*time.Minute)

@@ -57,6 +57,9 @@ func (s *Snapshot) ServesLocally(gvr schema.GroupVersionResource) (served, known
 	return s.local[gvr], true
 }
 
+// LocalKnown reports whether this server's own API has been read.
+func (s *Snapshot) LocalKnown() bool { return s != nil && s.local != nil }
+
 // IsExtension reports whether gv belongs to a CRD or an aggregated API.
 func (s *Snapshot) IsExtension(gv schema.GroupVersion) bool {
 	return s != nil && s.extensions[gv]

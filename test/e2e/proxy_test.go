@@ -1,0 +1,372 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
+)
+
+func newJob(name string) *batchv1.Job {
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
+		}}},
+	}
+}
+
+// rawGet sends a GET to s as the holder of certFile/keyFile with extra headers.
+func rawGet(s *harness.Server, certFile, keyFile, path string, headers map[string]string) (*http.Response, []byte, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(cluster.PKI.CAFile)
+	pool.AppendCertsFromPEM(ca)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
+	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
+func adminGet(s *harness.Server, path string, headers map[string]string) (*http.Response, []byte, error) {
+	return rawGet(s, cluster.PKI.AdminCert, cluster.PKI.AdminKey, path, headers)
+}
+
+// metricSum adds the values of the series of metric name whose labels
+// contain every one of labels (`key="value"`).
+func metricSum(s *harness.Server, name string, labels ...string) (float64, error) {
+	_, body, err := adminGet(s, "/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(line, l)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+// waitRoute waits until a's table routes batch/v1/jobs to exactly ids.
+func waitRoute(ctx context.Context, a *harness.Server, ids ...string) {
+	gomega.Eventually(ctx, func(g gomega.Gomega) {
+		d, err := debugDocument(a)
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(d.Routes["batch/v1/jobs"]).To(gomega.ConsistOf(ids))
+	}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+}
+
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, func() {
+	const ns = "proxy"
+	var a, b *harness.Server
+	var ca, cb kubernetes.Interface
+	var idB string
+	jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/"
+
+	ginkgo.BeforeAll(func(ctx context.Context) {
+		servers := startAll(ctx,
+			harness.ServerOptions{Name: "px-a", IP: "127.0.0.51", Args: []string{"--runtime-config=batch/v1=false"}},
+			harness.ServerOptions{Name: "px-b", IP: "127.0.0.52"},
+		)
+		a, b = servers[0], servers[1]
+		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
+		ca, cb = a.Client(), b.Client()
+		var err error
+		idB, err = b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		_, err = cb.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		waitRoute(ctx, a, idB)
+	})
+
+	ginkgo.It("creates, reads, patches, lists and deletes Jobs through the server that lacks batch/v1", func(ctx context.Context) {
+		jobs := ca.BatchV1().Jobs(ns)
+		created, err := jobs.Create(ctx, newJob("crud"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(created.UID).NotTo(gomega.BeEmpty())
+
+		got, err := jobs.Get(ctx, "crud", metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(got.UID).To(gomega.Equal(created.UID))
+
+		for _, p := range []struct {
+			pt   types.PatchType
+			body string
+		}{
+			{types.StrategicMergePatchType, `{"metadata":{"labels":{"smp":"yes"}}}`},
+			{types.MergePatchType, `{"metadata":{"labels":{"merge":"yes"}}}`},
+			{types.JSONPatchType, `[{"op":"add","path":"/metadata/labels/json","value":"yes"}]`},
+			{types.ApplyPatchType, `{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"crud","labels":{"apply":"yes"}}}`},
+		} {
+			opts := metav1.PatchOptions{}
+			if p.pt == types.ApplyPatchType {
+				opts.FieldManager = "e2e"
+			}
+			_, err := jobs.Patch(ctx, "crud", p.pt, []byte(p.body), opts)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "patch %s", p.pt)
+		}
+		onB, err := cb.BatchV1().Jobs(ns).Get(ctx, "crud", metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(onB.Labels).To(gomega.HaveKeyWithValue("smp", "yes"))
+		gomega.Expect(onB.Labels).To(gomega.HaveKeyWithValue("merge", "yes"))
+		gomega.Expect(onB.Labels).To(gomega.HaveKeyWithValue("json", "yes"))
+		gomega.Expect(onB.Labels).To(gomega.HaveKeyWithValue("apply", "yes"))
+
+		list, err := jobs.List(ctx, metav1.ListOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(list.Items).To(gomega.HaveLen(1))
+
+		// A subresource, and protobuf both ways.
+		status := &batchv1.Job{}
+		err = ca.BatchV1().RESTClient().Get().Namespace(ns).Resource("jobs").Name("crud").SubResource("status").Do(ctx).Into(status)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(status.Name).To(gomega.Equal("crud"))
+		resp, body, err := adminGet(a, jobPath+"crud", map[string]string{"Accept": "application/vnd.kubernetes.protobuf"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(200))
+		gomega.Expect(resp.Header.Get("Content-Type")).To(gomega.Equal("application/vnd.kubernetes.protobuf"))
+		gomega.Expect(string(body)).To(gomega.HavePrefix("k8s\x00"))
+
+		// Background: the default for Jobs orphans, which waits for a garbage
+		// collector this spec does not run.
+		background := metav1.DeletePropagationBackground
+		_, err = jobs.Create(ctx, newJob("crud-2"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(jobs.Delete(ctx, "crud", metav1.DeleteOptions{PropagationPolicy: &background})).To(gomega.Succeed())
+		gomega.Expect(jobs.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})).To(gomega.Succeed())
+		gomega.Eventually(ctx, func() int {
+			l, err := cb.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return -1
+			}
+			return len(l.Items)
+		}).WithTimeout(30 * time.Second).Should(gomega.Equal(0))
+	})
+
+	ginkgo.It("streams a watch through the server that lacks batch/v1", func(ctx context.Context) {
+		w, err := ca.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer w.Stop()
+		_, err = cb.BatchV1().Jobs(ns).Create(ctx, newJob("watched"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		select {
+		case ev := <-w.ResultChan():
+			gomega.Expect(ev.Type).To(gomega.Equal(watch.Added))
+			gomega.Expect(ev.Object.(*batchv1.Job).Name).To(gomega.Equal("watched"))
+		case <-time.After(10 * time.Second):
+			ginkgo.Fail("no watch event through the proxy within 10s")
+		}
+	})
+
+	ginkgo.It("serves locally (a 404) a request already marked as rerouted", func(ctx context.Context) {
+		for _, h := range []string{peerproxy.HeaderRerouted, peerproxy.HeaderPeerProxied} {
+			resp, _, err := adminGet(a, jobPath+"watched", map[string]string{h: "true"})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(resp.StatusCode).To(gomega.Equal(404), "with %s", h)
+		}
+		resp, _, err := adminGet(a, jobPath+"watched", nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), "the same request without the marker is proxied")
+	})
+
+	ginkgo.It("does not let a caller forge its identity through the proxy", func(ctx context.Context) {
+		certFile, keyFile, err := cluster.PKI.IssueClient("nobody", "nobody")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		forged := map[string]string{"X-Remote-User": "kubernetes-admin", "X-Remote-Group": "system:masters",
+			"Impersonate-User": "kubernetes-admin"}
+		resp, body, err := rawGet(a, certFile, keyFile, jobPath+"watched", forged)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(403), string(body))
+
+		// The forged headers are stripped from an authorized caller's request too:
+		// B sees the admin, whose request succeeds, never the forged "nobody".
+		resp, body, err = adminGet(a, jobPath+"watched", map[string]string{"X-Remote-User": "nobody", "X-Remote-Group": "nobody"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+	})
+
+	ginkgo.It("answers 503, and sends nothing to the peer, when --peer-ca-file did not sign the peer's certificate", func(ctx context.Context) {
+		other, err := cluster.PKI.OtherCA("other-ca")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		untrusting, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-untrusting", IP: "127.0.0.53",
+			PeerCAFile: other, Args: []string{"--runtime-config=batch/v1=false"}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer untrusting.Stop(30 * time.Second)
+		waitRoute(ctx, untrusting, idB)
+
+		before, err := metricSum(b, "apiserver_request_total", `resource="jobs"`, `verb="GET"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		resp, body, err := adminGet(untrusting, jobPath+"watched", nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
+		gomega.Expect(string(body)).To(gomega.ContainSubstring("certificate is not trusted"))
+		after, err := metricSum(b, "apiserver_request_total", `resource="jobs"`, `verb="GET"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(after).To(gomega.Equal(before), "no request reached B")
+	})
+
+	ginkgo.It("answers within 10s when the peer is frozen (SIGSTOP)", func(ctx context.Context) {
+		gomega.Expect(b.Freeze()).To(gomega.Succeed())
+		defer b.Thaw()
+		start := time.Now()
+		resp, body, err := adminGet(a, jobPath+"watched", nil)
+		took := time.Since(start)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(took).To(gomega.BeNumerically("<=", 10*time.Second))
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
+		ginkgo.GinkgoWriter.Printf("frozen peer: %d in %s: %s\n", resp.StatusCode, took.Round(time.Millisecond), body)
+	})
+
+	ginkgo.It("fails over to a third server when a peer is killed: 20 of 20 answered", func(ctx context.Context) {
+		gomega.Expect(b.Thaw()).To(gomega.Succeed())
+		c, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-c", IP: "127.0.0.54"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ginkgo.DeferCleanup(func() { c.Stop(30 * time.Second) })
+		idC, err := c.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		waitRoute(ctx, a, idB, idC)
+
+		b.Kill()
+		answered := 0
+		for i := 0; i < 20; i++ {
+			resp, body, err := adminGet(a, jobPath+"watched", nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			if resp.StatusCode == 200 {
+				answered++
+			} else {
+				ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
+			}
+		}
+		gomega.Expect(answered).To(gomega.Equal(20))
+
+		// And with C gone too, a 503 with Retry-After, never a 404.
+		c.Kill()
+		resp, body, err := adminGet(a, jobPath+"watched", map[string]string{"Accept": "application/json"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		gomega.Expect(resp.Header.Get("Retry-After")).To(gomega.MatchRegexp(`^[1-9][0-9]*$`))
+		var st metav1.Status
+		gomega.Expect(json.Unmarshal(body, &st)).To(gomega.Succeed())
+		gomega.Expect(st.Reason).To(gomega.Equal(metav1.StatusReasonServiceUnavailable))
+		gomega.Expect(st.Message).To(gomega.ContainSubstring("batch/v1/jobs"))
+	})
+
+	ginkgo.It("answers 503, not 404, once the only capable peer stopped gracefully", func(ctx context.Context) {
+		var err error
+		b, err = b.Restart(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		idB, err = b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, _, err := adminGet(a, jobPath+"watched", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200))
+		}).WithTimeout(60 * time.Second).Should(gomega.Succeed())
+
+		gomega.Expect(b.Stop(time.Minute)).To(gomega.Succeed())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, jobPath+"watched", map[string]string{"Accept": "application/vnd.kubernetes.protobuf"})
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+			g.Expect(resp.Header.Get("Content-Type")).To(gomega.Equal("application/vnd.kubernetes.protobuf"), "the Status is negotiated")
+			g.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
+		}).WithTimeout(15 * time.Second).Should(gomega.Succeed())
+	})
+
+	ginkgo.It("counts what it did in upstream's metrics and shows peers in /debug/peerproxy", func(ctx context.Context) {
+		ok, err := metricSum(a, "apiserver_rerouted_request_total", `code="200"`, `group="batch"`, `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(ok).To(gomega.BeNumerically(">=", 20))
+		unavailable, err := metricSum(a, "apiserver_rerouted_request_total", `code="503"`, `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(unavailable).To(gomega.BeNumerically(">=", 2))
+		errs, err := metricSum(a, "apiserver_peer_proxy_errors_total", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(errs).To(gomega.BeNumerically(">=", 2))
+		hist, err := metricSum(a, "apiserver_peer_proxy_request_duration_seconds_count", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(hist).To(gomega.BeNumerically(">=", 20))
+
+		d, err := debugDocument(a)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		var withError int
+		for _, p := range d.Peers {
+			if p.LastError != "" {
+				withError++
+			}
+		}
+		gomega.Expect(withError).To(gomega.BeNumerically(">=", 1), "the killed peers' last errors are shown")
+		gomega.Expect(d.Registered).To(gomega.HaveKey("batch/v1/jobs"))
+		// Nothing is logged per request: 20 answered 503s add fewer than 20 lines.
+		before := len(strings.Split(a.LogTail(1<<30), "\n"))
+		for i := 0; i < 20; i++ {
+			resp, _, err := adminGet(a, jobPath+"watched", nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(resp.StatusCode).To(gomega.Equal(503))
+		}
+		after := len(strings.Split(a.LogTail(1<<30), "\n"))
+		gomega.Expect(after - before).To(gomega.BeNumerically("<", 20), "log lines per request")
+	})
+
+	ginkgo.It("answers the normal 404 with the gate off", func(ctx context.Context) {
+		off, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-off", IP: "127.0.0.55", Gate: harness.On(false),
+			Args: []string{"--runtime-config=batch/v1=false"}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer off.Stop(30 * time.Second)
+		resp, body, err := adminGet(off, jobPath+"watched", nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(404), fmt.Sprintf("%s", body))
+	})
+})
