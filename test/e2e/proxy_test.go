@@ -357,7 +357,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 			gomega.Expect(resp.StatusCode).To(gomega.Equal(503))
 		}
 		after := len(strings.Split(a.LogTail(1<<30), "\n"))
-		gomega.Expect(after - before).To(gomega.BeNumerically("<", 20), "log lines per request")
+		gomega.Expect(after-before).To(gomega.BeNumerically("<", 20), "log lines per request")
 	})
 
 	ginkgo.It("answers the normal 404 with the gate off", func(ctx context.Context) {
