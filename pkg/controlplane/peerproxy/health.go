@@ -17,6 +17,8 @@ const (
 // requests try the others first. Only proxied requests touch it.
 type health struct {
 	clock clock.Clock
+	// start picks where rotation begins among n peers.
+	start func(n int) int
 	mu    sync.Mutex
 	peers map[string]*peerHealth
 }
@@ -29,7 +31,7 @@ type peerHealth struct {
 }
 
 func newHealth(clk clock.Clock) *health {
-	return &health{clock: clk, peers: map[string]*peerHealth{}}
+	return &health{clock: clk, start: rand.IntN, peers: map[string]*peerHealth{}}
 }
 
 // order returns peers healthy ones first, each group rotated from a random
@@ -50,14 +52,14 @@ func (h *health) order(peers []*Peer) []*Peer {
 		}
 	}
 	h.mu.Unlock()
-	return append(rotate(healthy), rotate(backoff)...)
+	return append(h.rotate(healthy), h.rotate(backoff)...)
 }
 
-func rotate(ps []*Peer) []*Peer {
+func (h *health) rotate(ps []*Peer) []*Peer {
 	if len(ps) <= 1 {
 		return ps
 	}
-	k := rand.IntN(len(ps))
+	k := h.start(len(ps))
 	return append(ps[k:len(ps):len(ps)], ps[:k]...)
 }
 

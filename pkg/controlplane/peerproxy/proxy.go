@@ -201,7 +201,9 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *countingBody) Close() error { return c.r.Close() }
+// Close is a no-op: a transport closes the body when a dial fails, yet the
+// same body must go to the next peer. The server closes the original.
+func (c *countingBody) Close() error { return nil }
 
 // Front-proxy headers: the only way the caller's identity travels to a peer.
 const (
