@@ -369,4 +369,14 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(404), fmt.Sprintf("%s", body))
 	})
+
+	ginkgo.It("does not proxy with the gate on but no --peer-ca-file", func(ctx context.Context) {
+		noCA, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-noca", IP: "127.0.0.56", NoPeerCA: true,
+			Args: []string{"--runtime-config=batch/v1=false"}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer noCA.Stop(30 * time.Second)
+		resp, body, err := adminGet(noCA, jobPath+"watched", nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(404), string(body))
+	})
 })

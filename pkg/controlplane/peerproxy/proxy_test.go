@@ -255,3 +255,63 @@ func TestProxyUntrustedPeerCertificate(t *testing.T) {
 		t.Fatalf("classified %v as %s", err, kind)
 	}
 }
+
+func TestProxyUpgradesTheConnection(t *testing.T) {
+	fx := newProxyFixture(t)
+	// The peer switches protocols and echoes what it is sent, like exec.
+	p := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 || r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want an HTTP/1.1 upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		rw.Flush()
+		line, _ := rw.ReadString('\n')
+		rw.WriteString("echo: " + line)
+		rw.Flush()
+	}))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fx.serve(w, r, alice, p) }))
+	defer front.Close()
+
+	conn, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST /api/v1/namespaces/x/pods/p/exec HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	io.WriteString(conn, "hello\n")
+	got, err := br.ReadString('\n')
+	if err != nil || got != "echo: hello\n" {
+		t.Fatalf("through the upgraded connection: %q %v", got, err)
+	}
+}
+
+func TestProxyNeverCutsShortASlowLivePeer(t *testing.T) {
+	fx := newProxyFixture(t)
+	// Slower than a ping interval plus its timeout: the connection stays
+	// healthy because the peer answers pings while its handler works.
+	slow := pingAfter + pingTimeout + time.Second
+	p := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(slow)
+		io.WriteString(w, "late but fine")
+	}))
+	rec := httptest.NewRecorder()
+	fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, p)
+	if rec.Code != 200 || rec.Body.String() != "late but fine" {
+		t.Fatalf("a slow peer was cut short: %d %q", rec.Code, rec.Body.String())
+	}
+}
