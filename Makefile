@@ -60,7 +60,8 @@ test-e2e:
 
 ## run: the local mixed-version cluster (Ctrl-C stops it)
 run: build
-	$(GO) run ./hack/localcluster -bin-dir $(BIN) -out $(OUT)/local
+	$(GOBUILD) -o $(BIN)/localcluster ./hack/localcluster
+	exec $(BIN)/localcluster -bin-dir $(BIN) -out $(OUT)/local
 
 ## bench: side-by-side benchmarks with upstream (not part of test)
 bench: build

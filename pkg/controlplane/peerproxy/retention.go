@@ -74,25 +74,8 @@ func (r *Retention) Run(ctx context.Context) {
 	if !cache.WaitForNamedCacheSync("mvp-storage-version-retention", ctx.Done(), r.synced) {
 		return
 	}
-	go wait.UntilWithContext(ctx, r.worker, time.Second)
+	go wait.UntilWithContext(ctx, func(ctx context.Context) { drain(ctx, r.queue, "collect", r.sync) }, time.Second)
 	<-ctx.Done()
-}
-
-func (r *Retention) worker(ctx context.Context) {
-	for {
-		key, quit := r.queue.Get()
-		if quit {
-			return
-		}
-		if err := r.sync(ctx, key); err != nil {
-			registrationErrors.WithLabelValues("collect").Inc()
-			klog.V(2).InfoS("Retrying storage version collection", "storageVersion", key, "err", err)
-			r.queue.AddRateLimited(key)
-		} else {
-			r.queue.Forget(key)
-		}
-		r.queue.Done(key)
-	}
 }
 
 func (r *Retention) sync(ctx context.Context, name string) error {
