@@ -177,6 +177,27 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(resp.Header.Get("Content-Type")).To(gomega.Equal("application/vnd.kubernetes.protobuf"))
 		gomega.Expect(string(body)).To(gomega.HavePrefix("k8s\x00"))
 
+		// CBOR: through A the answer is exactly what B gives directly.
+		cbor := map[string]string{"Accept": "application/cbor"}
+		direct, directBody, err := adminGet(b, jobPath+"crud", cbor)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		proxied, proxiedBody, err := adminGet(a, jobPath+"crud", cbor)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(proxied.StatusCode).To(gomega.Equal(direct.StatusCode))
+		gomega.Expect(proxied.Header.Get("Content-Type")).To(gomega.Equal(direct.Header.Get("Content-Type")))
+		if direct.StatusCode == 200 {
+			gomega.Expect(proxiedBody).To(gomega.Equal(directBody))
+		}
+
+		// A large body both ways (200 KiB annotation, under the 256 KiB limit).
+		big := newJob("big")
+		big.Annotations = map[string]string{"payload": strings.Repeat("x", 200<<10)}
+		_, err = jobs.Create(ctx, big, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gotBig, err := jobs.Get(ctx, "big", metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(gotBig.Annotations["payload"]).To(gomega.HaveLen(200 << 10))
+
 		// Background: the default for Jobs orphans, which waits for a garbage
 		// collector this spec does not run.
 		background := metav1.DeletePropagationBackground
