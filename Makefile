@@ -56,7 +56,7 @@ test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
 test-e2e:
-	MVP_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -v ./test/e2e/...
+	MVP_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -v ./test/e2e/... -ginkgo.no-color
 
 ## run: the local mixed-version cluster (Ctrl-C stops it)
 run: build
