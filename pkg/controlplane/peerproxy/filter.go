@@ -56,7 +56,8 @@ func (m *MixedVersionProxy) WithPeerProxy(next http.Handler) http.Handler {
 
 func (f *filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, _ := request.RequestInfoFrom(r.Context())
-	route := Decide(info, Rerouted(r.Header), f.table.Snapshot())
+	snap := f.table.Snapshot()
+	route := Decide(info, Rerouted(r.Header), snap)
 	switch route.Decision {
 	case Local:
 		f.next.ServeHTTP(w, r)
@@ -64,7 +65,7 @@ func (f *filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		countError(r.Context(), errNoLivePeer, route.GVR)
 		countRerouted(r.Context(), http.StatusServiceUnavailable, route.GVR)
 		msg := fmt.Sprintf("%s is served in this cluster, but by no live kube-apiserver (registered by %s); retry later",
-			GVRKey(route.GVR), strings.Join(f.table.Snapshot().Servers(route.GVR), ", "))
+			GVRKey(route.GVR), strings.Join(snap.Servers(route.GVR), ", "))
 		f.writeStatus(w, r, msg, retryAfterNoPeer)
 	case Proxy:
 		a := &attempt{route: route}
