@@ -1,6 +1,6 @@
 // Package peerproxy is the fork's Mixed Version Proxy: registration of what
-// each kube-apiserver serves, the peer table built from it, and (in later
-// files) the routing filter that forwards requests to a capable peer.
+// each kube-apiserver serves, the peer table built from it, and the routing
+// filter that forwards requests to a capable peer.
 package peerproxy
 
 import (
@@ -66,7 +66,6 @@ type Config struct {
 // MixedVersionProxy holds the proxy's controllers.
 type MixedVersionProxy struct {
 	cfg          Config
-	client       kubernetes.Interface
 	leases       informers.SharedInformerFactory
 	cluster      informers.SharedInformerFactory
 	crds         apiextensionsinformers.SharedInformerFactory
@@ -98,8 +97,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		return nil, err
 	}
 	m := &MixedVersionProxy{
-		cfg:    cfg,
-		client: client,
+		cfg: cfg,
 		leases: informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(metav1.NamespaceSystem),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector })),
@@ -158,9 +156,6 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 	return m, nil
 }
 
-// Table is the live peer table.
-func (m *MixedVersionProxy) Table() *PeerTable { return m.table }
-
 // Install adds the proxy's hooks and debug endpoint to s, the outermost
 // (aggregator) server.
 func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error {
@@ -187,9 +182,13 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	// run; reading them now means that once ready, this server never takes
 	// a resource it lacks for one it serves (or the reverse).
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if _, err := m.readLocal(ctx); err != nil {
+		entries, err := m.readLocal(ctx)
+		if err != nil {
 			klog.V(2).InfoS("Reading this server's own API; retrying", "err", err)
 			return false, nil
+		}
+		if m.registration != nil {
+			m.registration.Seed(entries)
 		}
 		return true, nil
 	})

@@ -78,15 +78,20 @@ func (r *Registration) enqueue(obj any) {
 	}
 }
 
-// Run computes this server's entries, then keeps them published until ctx
-// ends. resync re-checks every entry even without events.
+// Run waits for this server's first entries (Seed), then keeps them
+// published until ctx ends. Every resync it recomputes them and re-checks
+// every entry even without events.
 func (r *Registration) Run(ctx context.Context, workers int, resync time.Duration) {
 	defer utilruntime.HandleCrash()
 	defer r.queue.ShutDown()
 	if !cache.WaitForNamedCacheSync("mvp-storage-version-registration", ctx.Done(), r.synced) {
 		return
 	}
-	if !waitServing(ctx, r.client) || r.refreshDesired(ctx) != nil {
+	// The peer-table hook reads this server's API before readiness and
+	// seeds the first entries; later ones are recomputed every resync.
+	if wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		return r.desired.Load() != nil, nil
+	}) != nil {
 		return
 	}
 	klog.InfoS("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
@@ -100,15 +105,6 @@ func (r *Registration) Run(ctx context.Context, workers int, resync time.Duratio
 		}
 		r.enqueueAll()
 	}, resync)
-}
-
-// waitServing waits until this server's whole API is installed, which
-// /readyz reports (our hooks do not hold it back). False when ctx ends.
-func waitServing(ctx context.Context, client kubernetes.Interface) bool {
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		return client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil, nil
-	})
-	return err == nil
 }
 
 // refreshDesired recomputes this server's entries, retrying until it
@@ -126,23 +122,8 @@ func (r *Registration) refreshDesired(ctx context.Context) error {
 	})
 }
 
-// Registered reports whether every desired entry is published as desired.
-func (r *Registration) Registered() bool {
-	d := r.desired.Load()
-	if d == nil {
-		return false
-	}
-	for name, want := range *d {
-		sv, err := r.lister.Get(name)
-		if err != nil {
-			return false
-		}
-		if got, ok := findEntry(sv.Status.StorageVersions, r.self); !ok || !entryEqual(got, want) {
-			return false
-		}
-	}
-	return true
-}
+// Seed sets this server's first entries, read by whoever read its API.
+func (r *Registration) Seed(entries map[string]Entry) { r.desired.Store(&entries) }
 
 func (r *Registration) enqueueAll() {
 	if d := r.desired.Load(); d != nil {
