@@ -117,10 +117,6 @@ it, instead of answering a false 404 during an upgrade.`,
 }
 
 func peerFlagsOf(s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureGate) options.PeerFlags {
-	rc := map[string]string{}
-	for k, v := range s.APIEnablement.RuntimeConfig {
-		rc[k] = v
-	}
 	return options.PeerFlags{
 		GateEnabled:         gates.Enabled(genericfeatures.UnknownVersionInteroperabilityProxy),
 		CAFile:              s.PeerCAFile,
@@ -128,7 +124,7 @@ func peerFlagsOf(s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureG
 		AdvertisePort:       s.PeerAdvertiseAddress.PeerAdvertisePort,
 		ProxyClientCertFile: s.ProxyClientCertFile,
 		ProxyClientKeyFile:  s.ProxyClientKeyFile,
-		RuntimeConfig:       rc,
+		RuntimeConfig:       s.APIEnablement.RuntimeConfig,
 		Retention:           os.Getenv(options.EnvRetention),
 	}
 }

@@ -215,7 +215,9 @@ func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease,
 			delete(t.missingSince, id)
 		}
 	}
+	known := map[string]bool{}
 	for _, p := range snap.Peers() {
+		known[p.ID] = true
 		if !withLease[p.ID] && p.ID != t.self {
 			if _, ok := t.missingSince[p.ID]; !ok {
 				t.missingSince[p.ID] = now
@@ -223,10 +225,6 @@ func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease,
 		}
 	}
 	// Forget servers that no longer appear anywhere.
-	known := map[string]bool{}
-	for _, p := range snap.Peers() {
-		known[p.ID] = true
-	}
 	for id := range t.missingSince {
 		if !known[id] {
 			delete(t.missingSince, id)

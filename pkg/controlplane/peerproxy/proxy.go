@@ -93,7 +93,6 @@ func newTransports(cfg ProxyConfig) (*transports, error) {
 	h1TLS := tlsConfig.Clone()
 	h1TLS.NextProtos = []string{"http/1.1"}
 	h1 := newBase(h1TLS)
-	h1.ResponseHeaderTimeout = 0
 	return &transports{h2: h2, h1: h1}, nil
 }
 
@@ -113,9 +112,9 @@ type attempt struct {
 
 // failover sends a request to the route's peers in turn: healthy ones
 // first, starting at a random one so load spreads. It moves on when a
-// peer could not be reached (dial, TLS, refused), and, for requests
-// without a body that got no response, on any transport failure. A
-// request whose body reached a peer is never sent again.
+// peer could not be reached (dial, TLS, refused), and, for GET and HEAD,
+// on any transport failure before a response. A request whose body
+// reached a peer, or a write that may have arrived, is never sent again.
 type failover struct {
 	t      *transports
 	health *health
@@ -256,6 +255,5 @@ func newReverseProxy(f *failover, onError func(http.ResponseWriter, *http.Reques
 		Transport:     f,
 		FlushInterval: -1,
 		ErrorHandler:  onError,
-		ErrorLog:      nil,
 	}
 }

@@ -194,11 +194,6 @@ func (s *Server) RESTConfig() *rest.Config {
 	return s.cluster.restConfig(s.URL, s.cluster.PKI.AdminCert, s.cluster.PKI.AdminKey)
 }
 
-// RESTConfigAs is a client configuration with the given client certificate.
-func (s *Server) RESTConfigAs(certFile, keyFile string) *rest.Config {
-	return s.cluster.restConfig(s.URL, certFile, keyFile)
-}
-
 // Client is an admin clientset.
 func (s *Server) Client() kubernetes.Interface {
 	return kubernetes.NewForConfigOrDie(s.RESTConfig())
