@@ -35,7 +35,7 @@ GOBUILD          := $(GO) build -trimpath
 
 all: build
 
-## build: our kube-apiserver plus etcd, kube-controller-manager and upstream's vanilla kube-apiserver
+## build: our kube-apiserver plus etcd, kube-controller-manager, kubectl and upstream's vanilla kube-apiserver
 build: kube-apiserver tools
 
 kube-apiserver:
@@ -48,6 +48,7 @@ tools:
 	$(GOBUILD) -ldflags '-s -w' -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kube-apiserver-upstream k8s.io/kubernetes/cmd/kube-apiserver
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
 
 ## test: unit tests, then the end-to-end tests against real processes
 test: build test-unit test-e2e

@@ -33,7 +33,7 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = ginkgo.BeforeSuite(func(ctx context.Context) {
-	for _, b := range []string{"kube-apiserver", "etcd"} {
+	for _, b := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kubectl"} {
 		_, err := os.Stat(filepath.Join(binDir, b))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "run `make build` first (MVP_BIN_DIR=%s)", binDir)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -37,6 +38,40 @@ type DebugDocument struct {
 	// Registered maps group/version/resource to every server that
 	// registered it, departed ones within retention included.
 	Registered map[string][]string `json:"registered"`
+	// Discovery is merged discovery's state; absent without proxying.
+	Discovery *DebugDiscovery `json:"discovery,omitempty"`
+}
+
+// DebugDiscovery shows merged discovery's freshness.
+type DebugDiscovery struct {
+	BuiltAt  time.Time       `json:"builtAt"`
+	APIsETag string          `json:"apisETag"`
+	APIETag  string          `json:"apiETag"`
+	Peers    []DiscoveryPeer `json:"peers"`
+	// PeerOnly maps each group/version only peers serve to the live peers
+	// its documents are proxied to.
+	PeerOnly map[string][]string `json:"peerOnly"`
+}
+
+func newDebugDiscovery(ds *DiscoverySnapshot) *DebugDiscovery {
+	if ds == nil {
+		return nil
+	}
+	d := &DebugDiscovery{BuiltAt: ds.Built, APIsETag: ds.APIsETag, APIETag: ds.APIETag, Peers: ds.Peers(), PeerOnly: map[string][]string{}}
+	for _, g := range append(append([]apidiscoveryv2.APIGroupDiscovery{}, ds.API.Items...), ds.APIs.Items...) {
+		for _, v := range g.Versions {
+			gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
+			if ds.ServesLocally(gv) {
+				continue
+			}
+			ids := []string{}
+			for _, p := range ds.PeersFor(gv) {
+				ids = append(ids, p.ID)
+			}
+			d.PeerOnly[gv.String()] = ids
+		}
+	}
+	return d
 }
 
 // GVRKey names a GVR in documents and logs; the core group is "core".
@@ -92,6 +127,10 @@ func (m *MixedVersionProxy) debugHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(NewDebugDocument(m.table.Snapshot(), m.health))
+		doc := NewDebugDocument(m.table.Snapshot(), m.health)
+		if m.discovery != nil {
+			doc.Discovery = newDebugDiscovery(m.discovery.Snapshot())
+		}
+		_ = enc.Encode(doc)
 	})
 }

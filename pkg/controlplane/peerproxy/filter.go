@@ -41,6 +41,9 @@ type filter struct {
 	table      *PeerTable
 	proxy      *httputil.ReverseProxy
 	serializer runtime.NegotiatedSerializer
+	// discovery serves merged discovery; discoveryCodecs negotiates it.
+	discovery       *PeerDiscovery
+	discoveryCodecs runtime.NegotiatedSerializer
 }
 
 // WithPeerProxy wraps next with the Mixed Version Proxy. It must sit where
@@ -49,13 +52,17 @@ func (m *MixedVersionProxy) WithPeerProxy(next http.Handler) http.Handler {
 	if m.proxy == nil {
 		return next
 	}
-	f := &filter{next: next, table: m.table, serializer: m.cfg.Serializer}
+	f := &filter{next: next, table: m.table, serializer: m.cfg.Serializer, discovery: m.discovery, discoveryCodecs: newDiscoveryCodecs()}
 	f.proxy = newReverseProxy(m.proxy, f.proxyFailed)
 	return f
 }
 
 func (f *filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, _ := request.RequestInfoFrom(r.Context())
+	if (info == nil || !info.IsResourceRequest) && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		!Rerouted(r.Header) && f.serveDiscovery(w, r) {
+		return
+	}
 	snap := f.table.Snapshot()
 	route := Decide(info, Rerouted(r.Header), snap)
 	switch route.Decision {
@@ -68,17 +75,22 @@ func (f *filter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			GVRKey(route.GVR), strings.Join(snap.Servers(route.GVR), ", "))
 		f.writeStatus(w, r, msg, retryAfterNoPeer)
 	case Proxy:
-		a := &attempt{route: route}
-		rec := &codeRecorder{ResponseWriter: w}
-		start := time.Now()
-		f.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
-		code := rec.code
-		if code == 0 {
-			code = http.StatusOK
-		}
-		countRerouted(r.Context(), code, route.GVR)
-		proxyDuration.WithLabelValues(route.GVR.Group, route.GVR.Version, route.GVR.Resource).Observe(time.Since(start).Seconds())
+		f.proxyRoute(w, r, route)
 	}
+}
+
+// proxyRoute forwards r to one of the route's peers.
+func (f *filter) proxyRoute(w http.ResponseWriter, r *http.Request, route Route) {
+	a := &attempt{route: route}
+	rec := &codeRecorder{ResponseWriter: w}
+	start := time.Now()
+	f.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	code := rec.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	countRerouted(r.Context(), code, route.GVR)
+	proxyDuration.WithLabelValues(route.GVR.Group, route.GVR.Version, route.GVR.Resource).Observe(time.Since(start).Seconds())
 }
 
 // proxyFailed answers when no peer could be reached or answer: a 503 with

@@ -51,6 +51,22 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"state"})
 
+	discoveryFetches = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace:      namespace,
+		Subsystem:      "peer_discovery",
+		Name:           "fetches_total",
+		Help:           "Fetches of peers' local discovery documents, by result: ok, not_modified, or the failure's reason (unreachable, timeout, untrusted_certificate, bad_response, request_failed).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+
+	discoveryStaleness = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      namespace,
+		Subsystem:      "peer_discovery",
+		Name:           "staleness_seconds",
+		Help:           "Age of the discovery data this server holds for each peer (time since it was last read successfully).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"peer"})
+
 	registerOnce sync.Once
 )
 
@@ -67,11 +83,17 @@ func countError(ctx context.Context, kind string, gvr schema.GroupVersionResourc
 	upstreammetrics.IncPeerProxyError(ctx, kind, gvr.Group, gvr.Version, gvr.Resource)
 }
 
+// countDiscoverySyncError feeds upstream's
+// apiserver_peer_discovery_sync_errors_total{type} as well.
+func countDiscoverySyncError(reason string) {
+	upstreammetrics.IncPeerDiscoverySyncError(context.Background(), reason)
+}
+
 // RegisterMetrics registers the proxy's metrics with the legacy registry
 // (served on /metrics). Safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(registrationErrors, entriesCollected, proxyDuration, peersByState)
+		legacyregistry.MustRegister(registrationErrors, entriesCollected, proxyDuration, peersByState, discoveryFetches, discoveryStaleness)
 	})
 }
 

@@ -36,6 +36,9 @@ const (
 const (
 	HookPeerTable    = "mvp-peer-table"
 	HookRegistration = "mvp-storage-version-registration"
+	// HookDiscovery holds readiness until merged discovery was built from
+	// this server's documents and every live peer was asked once.
+	HookDiscovery = "mvp-peer-discovery"
 )
 
 // Config is what the command hands to the proxy.
@@ -74,6 +77,7 @@ type MixedVersionProxy struct {
 	registration *Registration
 	retention    *Retention
 	proxy        *failover
+	discovery    *PeerDiscovery // nil without proxying
 	// readLocal reads this server's own API: it feeds the router's local
 	// set and registration's entries.
 	readLocal func(context.Context) (map[string]Entry, error)
@@ -132,6 +136,8 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 			return nil, err
 		}
 		m.proxy = &failover{t: t, health: m.health}
+		// The local handler is set by Install, before any hook runs.
+		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.h2, cfg.Retention, clk)
 	}
 	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
 	m.readLocal = func(ctx context.Context) (map[string]Entry, error) {
@@ -162,6 +168,14 @@ func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error 
 	s.Handler.NonGoRestfulMux.Handle(DebugPath, m.debugHandler())
 	if err := s.AddPostStartHook(HookPeerTable, m.startPeerTable); err != nil {
 		return err
+	}
+	if m.discovery != nil {
+		// This server's own documents are read in-process, past
+		// authentication and past our filter.
+		m.discovery.local = s.UnprotectedHandler()
+		if err := s.AddPostStartHook(HookDiscovery, m.startDiscovery); err != nil {
+			return err
+		}
 	}
 	return s.AddPostStartHook(HookRegistration, m.startRegistration)
 }
@@ -197,6 +211,13 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	}
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		return m.table.HasSynced() && m.table.Snapshot().LocalKnown(), nil
+	})
+}
+
+func (m *MixedVersionProxy) startDiscovery(ctx genericapiserver.PostStartHookContext) error {
+	go m.discovery.Run(ctx)
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		return m.discovery.Ready() && m.discovery.Snapshot() != nil, nil
 	})
 }
 

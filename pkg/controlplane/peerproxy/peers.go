@@ -37,6 +37,7 @@ type PeerTable struct {
 	apiServices cache.Indexer // optional
 	synced      []cache.InformerSynced
 	local       atomic.Pointer[map[schema.GroupVersionResource]bool]
+	discovered  atomic.Pointer[map[string][]schema.GroupVersionResource]
 	queue       workqueue.TypedRateLimitingInterface[string]
 
 	current atomic.Pointer[Snapshot]
@@ -96,6 +97,14 @@ func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk c
 // discovery) and rebuilds the table.
 func (t *PeerTable) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
 	t.local.Store(&gvrs)
+	t.queue.Add(tableKey)
+}
+
+// SetDiscovered records the resources each peer's discovery lists (merged
+// discovery) and rebuilds the table: resources without storage and those
+// registration does not cover route too.
+func (t *PeerTable) SetDiscovered(byPeer map[string][]schema.GroupVersionResource) {
+	t.discovered.Store(&byPeer)
 	t.queue.Add(tableKey)
 }
 
@@ -186,6 +195,9 @@ func (t *PeerTable) rebuild() error {
 	}
 	if l := t.local.Load(); l != nil {
 		in.Local = *l
+	}
+	if d := t.discovered.Load(); d != nil {
+		in.Discovered = *d
 	}
 	snap := BuildSnapshot(in)
 	t.trackMissing(snap, leases, now)

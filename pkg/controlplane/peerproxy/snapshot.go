@@ -65,6 +65,15 @@ func (s *Snapshot) IsExtension(gv schema.GroupVersion) bool {
 	return s != nil && s.extensions[gv]
 }
 
+// Extensions returns the group/versions of CRDs and aggregated APIs. The
+// map is shared: do not modify it.
+func (s *Snapshot) Extensions() map[schema.GroupVersion]bool {
+	if s == nil {
+		return nil
+	}
+	return s.extensions
+}
+
 // LivePeers returns the live peers other than this server that serve gvr,
 // in ID order. The slice is shared: do not modify it.
 func (s *Snapshot) LivePeers(gvr schema.GroupVersionResource) []*Peer {
@@ -143,6 +152,9 @@ type SnapshotInputs struct {
 	Local map[schema.GroupVersionResource]bool
 	// Extensions are CRDs' and aggregated APIs' group/versions.
 	Extensions map[schema.GroupVersion]bool
+	// Discovered lists, per peer, the resources its discovery document
+	// lists (merged discovery).
+	Discovered map[string][]schema.GroupVersionResource
 }
 
 // BuildSnapshot derives the peer table from identity leases and
@@ -203,6 +215,28 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 				if p.Live && p.ID != s.Self && p.Address != "" {
 					s.live[gvr] = appendPeer(s.live[gvr], p)
 				}
+			}
+		}
+	}
+	// Discovery adds what registration does not cover: resources without
+	// storage, and any resource a peer lists before its entries are written.
+	ids := make([]string, 0, len(in.Discovered))
+	for id := range in.Discovered {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p, ok := s.peers[id]
+		if !ok || id == s.Self {
+			continue // only servers the table knows by lease or entry
+		}
+		for _, gvr := range in.Discovered[id] {
+			if s.extensions[gvr.GroupVersion()] {
+				continue
+			}
+			s.servers[gvr] = appendUnique(s.servers[gvr], p.ID)
+			if p.Live && p.Address != "" {
+				s.live[gvr] = appendPeer(s.live[gvr], p)
 			}
 		}
 	}
