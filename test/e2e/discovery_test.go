@@ -236,7 +236,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 				g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "Job still there: %v", err)
 				_, err = cb.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 				g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "namespace still there: %v", err)
-			}).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(gomega.Succeed())
+			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(gomega.Succeed())
 		})
 
 		ginkgo.It("garbage-collects a ConfigMap whose Job owner never existed and keeps one owned by a live Job", func(ctx context.Context) {
@@ -259,7 +259,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 			gomega.Eventually(ctx, func(g gomega.Gomega) {
 				_, err := cms.Get(ctx, "ghost-cm", metav1.GetOptions{})
 				g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "dependent of a missing Job still there: %v", err)
-			}).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(gomega.Succeed())
+			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(gomega.Succeed())
 			gomega.Consistently(ctx, func(g gomega.Gomega) {
 				_, err := cms.Get(ctx, "owner-cm", metav1.GetOptions{})
 				g.Expect(err).NotTo(gomega.HaveOccurred())
