@@ -71,21 +71,14 @@ func groupCount(list apidiscoveryv2.APIGroupDiscoveryList, group string) int {
 var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.Ordered, func() {
 	var a, b *harness.Server
 	var ca kubernetes.Interface
-	var kubeconfigA, idB string
+	var kubeconfigA string
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		servers := startAll(ctx,
-			harness.ServerOptions{Name: "disc-a", IP: "127.0.0.61", Args: []string{"--runtime-config=batch/v1=false"}},
-			harness.ServerOptions{Name: "disc-b", IP: "127.0.0.62"},
-		)
-		a, b = servers[0], servers[1]
-		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
+		a, b = oldAndNew(ctx, "disc", "127.0.0.61", "127.0.0.62")
 		ca = a.Client()
 		var err error
-		idB, err = b.ID(ctx)
+		kubeconfigA, err = a.Kubeconfig(workDir)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		kubeconfigA = filepath.Join(cluster.Dir, "disc-a.kubeconfig")
-		gomega.Expect(a.WriteKubeconfig(kubeconfigA)).To(gomega.Succeed())
 		// A lists batch/v1 once it has read B's discovery.
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			_, _, list, err := aggregatedAPIs(a, acceptAggregated)
@@ -173,10 +166,12 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 
 	ginkgo.It("lists a CRD once on every server and drops it from every server within seconds of its deletion", func(ctx context.Context) {
 		ext := apiextensionsclient.NewForConfigOrDie(b.RESTConfig())
+		// A group of its own per run, so runs against one cluster never collide.
+		group := "disc" + string(uuid.NewUUID())[:8] + ".example.com"
 		crd := &apiextensionsv1.CustomResourceDefinition{
-			ObjectMeta: metav1.ObjectMeta{Name: "widgets.disc.example.com"},
+			ObjectMeta: metav1.ObjectMeta{Name: "widgets." + group},
 			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-				Group: "disc.example.com",
+				Group: group,
 				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
 				Scope: apiextensionsv1.NamespaceScoped,
 				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
@@ -185,13 +180,17 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 		}
 		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ginkgo.DeferCleanup(func(ctx context.Context) {
+			// Gone already unless the spec failed; leave an external cluster as it was.
+			_ = ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, crd.Name, metav1.DeleteOptions{})
+		})
 		for _, s := range []*harness.Server{a, b} {
 			gomega.Eventually(ctx, func(g gomega.Gomega) {
 				_, _, list, err := aggregatedAPIs(s, acceptAggregated)
 				g.Expect(err).NotTo(gomega.HaveOccurred())
-				g.Expect(groupCount(list, "disc.example.com")).To(gomega.Equal(1))
-				g.Expect(versionFreshness(list, "disc.example.com", "v1")).To(gomega.Equal(apidiscoveryv2.DiscoveryFreshnessCurrent))
-			}).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "CRD in %s's discovery", s.Name)
+				g.Expect(groupCount(list, group)).To(gomega.Equal(1))
+				g.Expect(versionFreshness(list, group, "v1")).To(gomega.Equal(apidiscoveryv2.DiscoveryFreshnessCurrent))
+			}).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "CRD in %s's discovery", s.Opts.Name)
 		}
 		// Each server may hold the other's document listing the CRD: it must
 		// not bring the CRD back.
@@ -201,8 +200,8 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 			gomega.Eventually(ctx, func(g gomega.Gomega) {
 				_, _, list, err := aggregatedAPIs(s, acceptAggregated)
 				g.Expect(err).NotTo(gomega.HaveOccurred())
-				g.Expect(groupCount(list, "disc.example.com")).To(gomega.BeZero())
-			}).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.Succeed(), "deleted CRD gone from %s", s.Name)
+				g.Expect(groupCount(list, group)).To(gomega.BeZero())
+			}).WithTimeout(15*time.Second).WithPolling(200*time.Millisecond).Should(gomega.Succeed(), "deleted CRD gone from %s", s.Opts.Name)
 		}
 		ginkgo.GinkgoWriter.Printf("deleted CRD gone from A's and B's merged discovery after %s\n", time.Since(start).Round(time.Millisecond))
 		// And it stays gone: no peer document brings it back.
@@ -210,14 +209,14 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 			for _, s := range []*harness.Server{a, b} {
 				_, _, list, err := aggregatedAPIs(s, acceptAggregated)
 				g.Expect(err).NotTo(gomega.HaveOccurred())
-				g.Expect(groupCount(list, "disc.example.com")).To(gomega.BeZero())
+				g.Expect(groupCount(list, group)).To(gomega.BeZero())
 			}
 		}).WithTimeout(12 * time.Second).WithPolling(time.Second).Should(gomega.Succeed())
 	})
 
 	ginkgo.Context("with a real kube-controller-manager connected only to A", ginkgo.Ordered, func() {
 		ginkgo.BeforeAll(func(ctx context.Context) {
-			kcm, err := cluster.StartControllerManager("disc-kcm", a, "namespace", "garbagecollector")
+			kcm, err := harness.StartControllerManager(binDir, workDir, "disc-kcm", a, "namespace", "garbagecollector")
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			ginkgo.DeferCleanup(func() { _ = kcm.Stop(20 * time.Second) })
 		})
@@ -243,6 +242,10 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 			const ns = "disc-gc"
 			_, err := ca.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			ginkgo.DeferCleanup(func(ctx context.Context) {
+				// Leave an external cluster as it was.
+				_ = ca.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+			})
 			owner, err := ca.BatchV1().Jobs(ns).Create(ctx, newJob("owner"), metav1.CreateOptions{})
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			ownedBy := func(name string, uid types.UID) *corev1.ConfigMap {
@@ -267,7 +270,9 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 		})
 	})
 
-	ginkgo.It("after kill -9 of B, A still lists batch (Stale) and a Job GET answers 503, not 404", func(ctx context.Context) {
+	ginkgo.It("after kill -9 of B, A still lists batch (Stale) and a Job GET answers 503, not 404", ginkgo.Label(labelHarness), func(ctx context.Context) {
+		idB, err := b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		b.Kill()
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			_, _, list, err := aggregatedAPIs(a, acceptAggregated)
@@ -278,6 +283,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 		resp, body, err := adminGet(a, "/apis/batch/v1/namespaces/default/jobs/anything", nil)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(http.StatusServiceUnavailable), string(body))
+
 		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
 
 		groups, err := ca.Discovery().ServerGroups()

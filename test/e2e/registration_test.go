@@ -71,6 +71,26 @@ func peerLive(d peerproxy.DebugDocument, id string) (live, found bool) {
 }
 
 // startAll starts servers concurrently and waits until all are ready.
+// oldAndNew returns the old server (without batch/v1) and the new one:
+// the given existing servers in external mode, else two servers started
+// on ipOld and ipNew and stopped when the container ends.
+func oldAndNew(ctx context.Context, prefix, ipOld, ipNew string) (old, new *harness.Server) {
+	if external() {
+		var err error
+		old, err = harness.Attach("old", externalOld)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		new, err = harness.Attach("new", externalNew)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		return old, new
+	}
+	servers := startAll(ctx,
+		harness.ServerOptions{Name: prefix + "-a", IP: ipOld, Args: []string{"--runtime-config=batch/v1=false"}},
+		harness.ServerOptions{Name: prefix + "-b", IP: ipNew},
+	)
+	ginkgo.DeferCleanup(func() { servers[0].Stop(30 * time.Second); servers[1].Stop(30 * time.Second) })
+	return servers[0], servers[1]
+}
+
 func startAll(ctx context.Context, opts ...harness.ServerOptions) []*harness.Server {
 	servers := make([]*harness.Server, len(opts))
 	errs := make([]error, len(opts))
@@ -89,7 +109,7 @@ func startAll(ctx context.Context, opts ...harness.ServerOptions) []*harness.Ser
 	return servers
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registration", ginkgo.Ordered, func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registration", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
 	const retention = 45 * time.Second
 	var a, b *harness.Server
 	var idA, idB string

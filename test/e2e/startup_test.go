@@ -33,7 +33,7 @@ func readyzVerbose(ctx context.Context, s *harness.Server) string {
 	return string(body)
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] start-up", func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] start-up", ginkgo.Label(labelHarness), func() {
 	ginkgo.It("becomes ready with the gate on, running our hooks and none of upstream's proxy", func(ctx context.Context) {
 		s, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "startup-on", IP: "127.0.0.21", Gate: harness.On(true)})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())

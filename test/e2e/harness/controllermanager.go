@@ -6,17 +6,17 @@ import (
 	"strings"
 )
 
-// StartControllerManager runs upstream's kube-controller-manager (built
-// from the pinned module) against one server only, with the given
-// controllers (e.g. "namespace", "garbagecollector"). It serves nothing
-// and takes no leader lease, so several runs never interfere.
-func (c *Cluster) StartControllerManager(name string, s *Server, controllers ...string) (*Process, error) {
-	kubeconfig := filepath.Join(c.Dir, name+".kubeconfig")
-	if err := s.WriteKubeconfig(kubeconfig); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", kubeconfig, err)
+// StartControllerManager runs upstream's kube-controller-manager from
+// binDir (built from the pinned module) against server s only, with the
+// given controllers (e.g. "namespace", "garbagecollector"). It serves
+// nothing and takes no leader lease; its files go under dir.
+func StartControllerManager(binDir, dir, name string, s *Server, controllers ...string) (*Process, error) {
+	kubeconfig, err := s.Kubeconfig(dir)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig for %s: %w", s.Opts.Name, err)
 	}
 	args := []string{
-		filepath.Join(c.BinDir, "kube-controller-manager"),
+		filepath.Join(binDir, "kube-controller-manager"),
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
@@ -26,5 +26,5 @@ func (c *Cluster) StartControllerManager(name string, s *Server, controllers ...
 		"--use-service-account-credentials=false",
 		"--v=2",
 	}
-	return startProcess(name, filepath.Join(c.Dir, name+".log"), "", nil, args)
+	return startProcess(name, filepath.Join(dir, name+".log"), "", nil, args)
 }

@@ -44,12 +44,40 @@ type ServerOptions struct {
 	Env []string
 }
 
-// Server is a running kube-apiserver.
+// Server is a running kube-apiserver: one the harness started, or an
+// existing one attached through its kubeconfig (then Process is nil).
 type Server struct {
 	*Process
 	Opts    ServerOptions
 	URL     string
 	cluster *Cluster
+	// attached: the kubeconfig and client configuration of an existing server.
+	kubeconfig string
+	rest       *rest.Config
+}
+
+// Attach describes an existing kube-apiserver reached with kubeconfig; it
+// starts nothing and can stop nothing.
+func Attach(name, kubeconfig string) (*Server, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = -1, -1
+	return &Server{Opts: ServerOptions{Name: name}, URL: strings.TrimRight(cfg.Host, "/"), kubeconfig: kubeconfig, rest: cfg}, nil
+}
+
+// Attached reports whether the harness did not start s.
+func (s *Server) Attached() bool { return s.rest != nil }
+
+// Kubeconfig returns a kubeconfig for s: the one it was attached with, or
+// an admin kubeconfig written under dir.
+func (s *Server) Kubeconfig(dir string) (string, error) {
+	if s.Attached() {
+		return s.kubeconfig, nil
+	}
+	path := filepath.Join(dir, s.Opts.Name+".kubeconfig")
+	return path, s.WriteKubeconfig(path)
 }
 
 // On is a helper for ServerOptions.Gate.
@@ -191,6 +219,9 @@ func (s *Server) LogTail(n int) string {
 
 // RESTConfig is an admin (system:masters) client configuration.
 func (s *Server) RESTConfig() *rest.Config {
+	if s.Attached() {
+		return rest.CopyConfig(s.rest)
+	}
 	return s.cluster.restConfig(s.URL, s.cluster.PKI.AdminCert, s.cluster.PKI.AdminKey)
 }
 
@@ -201,6 +232,14 @@ func (s *Server) Client() kubernetes.Interface {
 
 // HTTPClient is a raw admin HTTP client for this server.
 func (s *Server) HTTPClient() *http.Client {
+	if s.Attached() {
+		c, err := rest.HTTPClientFor(s.rest)
+		if err != nil {
+			panic(err)
+		}
+		c.Timeout = 60 * time.Second
+		return c
+	}
 	cert, err := tls.LoadX509KeyPair(s.cluster.PKI.AdminCert, s.cluster.PKI.AdminKey)
 	if err != nil {
 		panic(err)
