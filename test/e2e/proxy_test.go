@@ -19,6 +19,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -255,6 +257,51 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), "the same request without the marker is proxied")
 	})
 
+	ginkgo.It("serves here what is not a resource request, a CRD's resources, and unknown resources (SPEC §5 rules 1, 3, 6)", func(ctx context.Context) {
+		total := func() float64 {
+			n, err := metricSum(a, "apiserver_rerouted_request_total")
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			return n
+		}
+		before := total()
+
+		// 1. Not a resource request.
+		resp, body, err := adminGet(a, "/version", nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+
+		// 3. A CRD's resources, served by every server alike.
+		ext := apiextensionsclient.NewForConfigOrDie(b.RESTConfig())
+		crd := &apiextensionsv1.CustomResourceDefinition{
+			ObjectMeta: metav1.ObjectMeta{Name: "gadgets.px.example.com"},
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: "px.example.com",
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "gadgets", Singular: "gadget", Kind: "Gadget", ListKind: "GadgetList"},
+				Scope: apiextensionsv1.NamespaceScoped,
+				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}},
+			},
+		}
+		_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, "/apis/px.example.com/v1/namespaces/"+ns+"/gadgets", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
+		crdRerouted, err := metricSum(a, "apiserver_rerouted_request_total", `group="px.example.com"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(crdRerouted).To(gomega.BeZero(), "a CRD's requests are never proxied")
+
+		// 6. Resources nobody serves: the normal 404.
+		for _, path := range []string{"/apis/nope.example.com/v1/things", "/api/v1/namespaces/" + ns + "/nonexistents"} {
+			resp, body, err := adminGet(a, path, nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(resp.StatusCode).To(gomega.Equal(404), "%s: %s", path, body)
+		}
+		gomega.Expect(total()).To(gomega.Equal(before), "none of these was rerouted")
+	})
+
 	ginkgo.It("does not let a caller forge its identity through the proxy", func(ctx context.Context) {
 		certFile, keyFile, err := cluster.PKI.IssueClient("nobody", "nobody")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -404,6 +451,10 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		resp, body, err := adminGet(off, jobPath+"watched", nil)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(404), fmt.Sprintf("%s", body))
+		// Discovery is this server's own: batch/v1 is not listed.
+		_, _, list, err := aggregatedAPIs(off, acceptAggregated)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(versionFreshness(list, "batch", "v1")).To(gomega.BeEmpty())
 	})
 
 	ginkgo.It("does not proxy with the gate on but no --peer-ca-file", func(ctx context.Context) {
@@ -414,5 +465,9 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		resp, body, err := adminGet(noCA, jobPath+"watched", nil)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(404), string(body))
+		// Discovery is this server's own: batch/v1 is not listed.
+		_, _, list, err := aggregatedAPIs(noCA, acceptAggregated)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(versionFreshness(list, "batch", "v1")).To(gomega.BeEmpty())
 	})
 })
