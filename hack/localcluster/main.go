@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -132,7 +134,7 @@ func demo(ctx context.Context, oldS, newS *harness.Server) error {
 			last = fmt.Sprintf("HTTP %d, %s: %s", resp.StatusCode, headerLine(resp.Header), readShort(resp))
 			if resp.StatusCode == 200 {
 				fmt.Printf("  GET %s/apis/batch/v1/namespaces/demo/jobs/hello\n  -> %s\n", oldS.URL, last)
-				return nil
+				return showDiscovery(oldS)
 			}
 		}
 		select {
@@ -143,6 +145,40 @@ func demo(ctx context.Context, oldS, newS *harness.Server) error {
 	}
 	fmt.Printf("  GET %s/apis/batch/v1/namespaces/demo/jobs/hello\n  -> %s\n", oldS.URL, last)
 	fmt.Println("  The old server did not answer 200: see its log for why.")
+	return nil
+}
+
+// showDiscovery prints whether the old server's own and merged discovery
+// list batch/v1.
+func showDiscovery(oldS *harness.Server) error {
+	step("Discovery on the old server: its own view (profile=nopeer) and the merged one every client sees")
+	const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+	for _, v := range []struct{ label, accept string }{{"own (profile=nopeer)", accept + ";profile=nopeer"}, {"merged", accept}} {
+		req, err := newRequest(oldS.URL + "/apis")
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", v.accept)
+		resp, err := oldS.HTTPClient().Do(req)
+		if err != nil {
+			return err
+		}
+		var list apidiscoveryv2.APIGroupDiscoveryList
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("decoding %s /apis: %w", v.label, err)
+		}
+		state := "not listed"
+		for _, g := range list.Items {
+			for _, ver := range g.Versions {
+				if g.Name == "batch" && ver.Version == "v1" {
+					state = "listed (" + string(ver.Freshness) + ")"
+				}
+			}
+		}
+		fmt.Printf("  GET %s/apis  %-22s %d groups, batch/v1 %s\n", oldS.URL, v.label+":", len(list.Items), state)
+	}
 	return nil
 }
 
