@@ -25,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	aggregatorclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
@@ -257,7 +259,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), "the same request without the marker is proxied")
 	})
 
-	ginkgo.It("serves here what is not a resource request, a CRD's resources, and unknown resources (SPEC §5 rules 1, 3, 6)", func(ctx context.Context) {
+	ginkgo.It("serves here non-resource requests, a CRD's and an aggregated API's resources, and unknown resources (SPEC §5 rules 1, 3, 6)", func(ctx context.Context) {
 		total := func() float64 {
 			n, err := metricSum(a, "apiserver_rerouted_request_total")
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -292,6 +294,29 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		crdRerouted, err := metricSum(a, "apiserver_rerouted_request_total", `group="px.example.com"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(crdRerouted).To(gomega.BeZero(), "a CRD's requests are never proxied")
+
+		// 3. An aggregated API (an APIService backed by a service): the
+		// aggregator here answers (503, its backend does not exist), never a peer.
+		agg := aggregatorclient.NewForConfigOrDie(b.RESTConfig())
+		port := int32(443)
+		_, err = agg.ApiregistrationV1().APIServices().Create(ctx, &apiregistrationv1.APIService{
+			ObjectMeta: metav1.ObjectMeta{Name: "v1.agg.px.example.com"},
+			Spec: apiregistrationv1.APIServiceSpec{
+				Group: "agg.px.example.com", Version: "v1",
+				Service:               &apiregistrationv1.ServiceReference{Namespace: "default", Name: "no-such-backend", Port: &port},
+				InsecureSkipTLSVerify: true, GroupPriorityMinimum: 1000, VersionPriority: 15,
+			},
+		}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, "/apis/agg.px.example.com/v1/namespaces/"+ns+"/things", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
+		aggRerouted, err := metricSum(a, "apiserver_rerouted_request_total", `group="agg.px.example.com"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(aggRerouted).To(gomega.BeZero(), "an aggregated API's requests are never proxied")
+		gomega.Expect(agg.ApiregistrationV1().APIServices().Delete(ctx, "v1.agg.px.example.com", metav1.DeleteOptions{})).To(gomega.Succeed())
 
 		// 6. Resources nobody serves: the normal 404.
 		for _, path := range []string{"/apis/nope.example.com/v1/things", "/api/v1/namespaces/" + ns + "/nonexistents"} {
