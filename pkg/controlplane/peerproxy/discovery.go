@@ -238,15 +238,8 @@ func (d *PeerDiscovery) refreshLocal(ctx context.Context) {
 	}
 }
 
-func (d *PeerDiscovery) localGet(ctx context.Context, path, accept, etag string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", accept)
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
+// localGet serves a document request in-process.
+func (d *PeerDiscovery) localGet(req *http.Request) (*http.Response, error) {
 	rec := &recorder{header: http.Header{}}
 	d.local.ServeHTTP(rec, req)
 	return rec.response(), nil
@@ -300,15 +293,8 @@ func (d *PeerDiscovery) fetchPeer(ctx context.Context, id, address string, prev 
 	defer utilruntime.HandleCrash()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	get := func(ctx context.Context, path, accept, etag string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+address+path, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", accept)
-		if etag != "" {
-			req.Header.Set("If-None-Match", etag)
-		}
+	get := func(req *http.Request) (*http.Response, error) {
+		req.URL.Scheme, req.URL.Host = "https", address
 		req.Header.Set(headerUser, discoveryUser)
 		req.Header.Set(HeaderRerouted, "true")
 		req.Header.Set(HeaderPeerProxied, "true")
@@ -362,7 +348,30 @@ func (d *PeerDiscovery) fetchPeer(ctx context.Context, id, address string, prev 
 // failing to reach it).
 const badResponse = "unexpected discovery response"
 
-type getFunc func(ctx context.Context, path, accept, etag string) (*http.Response, error)
+// getFunc sends a document request (its URL holds only the path).
+type getFunc func(*http.Request) (*http.Response, error)
+
+// docRequest is a conditional GET of one document.
+func docRequest(ctx context.Context, path, accept, etag string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	return req, nil
+}
+
+// getDoc sends docRequest(ctx, path, accept, etag) with get.
+func getDoc(ctx context.Context, get getFunc, path, accept, etag string) (*http.Response, error) {
+	req, err := docRequest(ctx, path, accept, etag)
+	if err != nil {
+		return nil, err
+	}
+	return get(req)
+}
 
 // readDocs reads the /api, /apis and OpenAPI v3 root documents with
 // conditional requests; changed is false when all three were unchanged.
@@ -376,7 +385,7 @@ func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, 
 		path string
 		doc  *rootDoc
 	}{{rootAPI, &next.api}, {rootAPIs, &next.apis}} {
-		resp, err := get(ctx, root.path, acceptLocalDiscovery, root.doc.etag)
+		resp, err := getDoc(ctx, get, root.path, acceptLocalDiscovery, root.doc.etag)
 		if err != nil {
 			return nil, false, err
 		}
@@ -401,7 +410,7 @@ func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, 
 		changed = true
 	}
 
-	resp, err := get(ctx, openAPIRoot, "application/json", next.openAPIETag)
+	resp, err := getDoc(ctx, get, openAPIRoot, "application/json", next.openAPIETag)
 	if err != nil {
 		return nil, false, err
 	}
@@ -465,6 +474,7 @@ func (d *PeerDiscovery) rebuild() {
 	sort.Strings(ids)
 	discovered := map[string][]schema.GroupVersionResource{}
 	peerSources := map[string]DiscoverySource{}
+	peerGVs := map[string][]schema.GroupVersion{}
 	for _, id := range ids {
 		st := d.peers[id]
 		p, _ := snap.Peer(id)
@@ -472,7 +482,7 @@ func (d *PeerDiscovery) rebuild() {
 		peerSources[id] = src
 		apiSrcs = append(apiSrcs, withGroups(src, st.docs.api.groups))
 		apisSrcs = append(apisSrcs, withGroups(src, st.docs.apis.groups))
-		discovered[id] = sourceGVRs(&src, rules, st.docs)
+		peerGVs[id], discovered[id] = contributed(&src, rules, st.docs)
 	}
 
 	out := &DiscoverySnapshot{
@@ -489,25 +499,21 @@ func (d *PeerDiscovery) rebuild() {
 	for i := range out.APIs.Items {
 		out.groups[out.APIs.Items[i].Name] = &out.APIs.Items[i]
 	}
-	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{d.localDocs.api.groups, d.localDocs.apis.groups} {
-		for _, g := range root {
-			for _, v := range g.Versions {
-				out.local[schema.GroupVersion{Group: g.Name, Version: v.Version}] = true
-				out.localGroups[g.Name] = append(out.localGroups[g.Name], v.Version)
-			}
-		}
-	}
+	eachVersion(d.localDocs, func(gv schema.GroupVersion, _ *apidiscoveryv2.APIVersionDiscovery) {
+		out.local[gv] = true
+		out.localGroups[gv.Group] = append(out.localGroups[gv.Group], gv.Version)
+	})
 	fromFresh := map[string]bool{}
 	for _, id := range ids {
 		st, src := d.peers[id], peerSources[id]
 		p, _ := snap.Peer(id)
-		for _, gv := range sourceGVs(&src, rules, st.docs) {
+		routable := p.Live && p.Address != ""
+		for _, gv := range peerGVs[id] {
 			if out.local[gv] {
 				continue
 			}
-			if p.Live && p.Address != "" {
-				pp := p
-				out.peersFor[gv] = append(out.peersFor[gv], &pp)
+			if routable {
+				out.peersFor[gv] = append(out.peersFor[gv], &p)
 			}
 			// The first fresh peer's OpenAPI URL (IDs are sorted), else
 			// the first stale one's.
@@ -605,39 +611,31 @@ func withGroups(src DiscoverySource, groups []apidiscoveryv2.APIGroupDiscovery) 
 	return src
 }
 
-// sourceGVs lists the group/versions a peer's documents contribute.
-func sourceGVs(src *DiscoverySource, rules MergeRules, docs *serverDocs) []schema.GroupVersion {
-	var out []schema.GroupVersion
+// eachVersion calls f with every group/version of a server's /api and
+// /apis documents.
+func eachVersion(docs *serverDocs, f func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery)) {
 	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
 		for _, g := range root {
-			for _, v := range g.Versions {
-				gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
-				if !rules.skip(src, gv) {
-					out = append(out, gv)
-				}
+			for i := range g.Versions {
+				f(schema.GroupVersion{Group: g.Name, Version: g.Versions[i].Version}, &g.Versions[i])
 			}
 		}
 	}
-	return out
 }
 
-// sourceGVRs lists the resources a peer's documents contribute, for the router.
-func sourceGVRs(src *DiscoverySource, rules MergeRules, docs *serverDocs) []schema.GroupVersionResource {
-	var out []schema.GroupVersionResource
-	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
-		for _, g := range root {
-			for _, v := range g.Versions {
-				gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
-				if rules.skip(src, gv) {
-					continue
-				}
-				for _, r := range v.Resources {
-					out = append(out, gv.WithResource(r.Resource))
-				}
-			}
+// contributed lists the group/versions a peer's documents contribute to
+// the merge, and their resources (for the router).
+func contributed(src *DiscoverySource, rules MergeRules, docs *serverDocs) (gvs []schema.GroupVersion, gvrs []schema.GroupVersionResource) {
+	eachVersion(docs, func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery) {
+		if rules.skip(src, gv) {
+			return
 		}
-	}
-	return out
+		gvs = append(gvs, gv)
+		for _, r := range v.Resources {
+			gvrs = append(gvrs, gv.WithResource(r.Resource))
+		}
+	})
+	return gvs, gvrs
 }
 
 func sameDiscovered(a, b map[string][]schema.GroupVersionResource) bool {

@@ -112,7 +112,7 @@ func (f *filter) serveOpenAPIRoot(w http.ResponseWriter, r *http.Request, ds *Di
 	if len(ds.openAPI) == 0 {
 		return false
 	}
-	resp, err := f.discovery.localGet(r.Context(), openAPIRoot, "application/json", "")
+	resp, err := getDoc(r.Context(), f.discovery.localGet, openAPIRoot, "application/json", "")
 	if err != nil {
 		return false
 	}
