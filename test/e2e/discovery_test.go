@@ -58,6 +58,22 @@ func versionFreshness(list apidiscoveryv2.APIGroupDiscoveryList, group, version 
 	return ""
 }
 
+// namespacedCRD is a minimal served v1 CRD of kind in group; its plural is
+// singular + "s".
+func namespacedCRD(group, singular, kind string) *apiextensionsv1.CustomResourceDefinition {
+	plural := singular + "s"
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: group,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: plural, Singular: singular, Kind: kind, ListKind: kind + "List"},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}},
+		},
+	}
+}
+
 func groupCount(list apidiscoveryv2.APIGroupDiscoveryList, group string) int {
 	n := 0
 	for _, g := range list.Items {
@@ -168,16 +184,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 		ext := apiextensionsclient.NewForConfigOrDie(b.RESTConfig())
 		// A group of its own per run, so runs against one cluster never collide.
 		group := "disc" + string(uuid.NewUUID())[:8] + ".example.com"
-		crd := &apiextensionsv1.CustomResourceDefinition{
-			ObjectMeta: metav1.ObjectMeta{Name: "widgets." + group},
-			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-				Group: group,
-				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
-				Scope: apiextensionsv1.NamespaceScoped,
-				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
-					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}},
-			},
-		}
+		crd := namespacedCRD(group, "widget", "Widget")
 		_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		ginkgo.DeferCleanup(func(ctx context.Context) {
