@@ -2,6 +2,7 @@ package peerproxy
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -40,9 +41,19 @@ type Route struct {
 	Peers []*Peer
 }
 
+// rerouteKeys are the reroute markers as http.Header stores them. Indexing
+// the map with them directly spares Header.Get its canonicalisation, which
+// allocates for a name not already canonical: this runs on every request.
+var rerouteKeys = [...]string{textproto.CanonicalMIMEHeaderKey(HeaderRerouted), textproto.CanonicalMIMEHeaderKey(HeaderPeerProxied)}
+
 // Rerouted reports whether h marks a request a peer already forwarded.
 func Rerouted(h http.Header) bool {
-	return strings.EqualFold(h.Get(HeaderRerouted), "true") || strings.EqualFold(h.Get(HeaderPeerProxied), "true")
+	for _, k := range rerouteKeys {
+		if v := h[k]; len(v) > 0 && strings.EqualFold(v[0], "true") {
+			return true
+		}
+	}
+	return false
 }
 
 // Decide routes a request (SPEC §5). It is a pure function of the request
