@@ -1,0 +1,65 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		lat  []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{ms(5, 1, 4, 2, 3), 50, 3 * time.Millisecond},
+		{ms(5, 1, 4, 2, 3), 99, 5 * time.Millisecond},
+		{ms(4, 1, 3, 2), 50, 2 * time.Millisecond},
+		{ms(7), 99, 7 * time.Millisecond},
+		{nil, 50, 0},
+	} {
+		if got := percentile(tc.lat, tc.p); got != tc.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", tc.lat, tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestParseBenchmark(t *testing.T) {
+	out := `goos: linux
+BenchmarkFilterLocal-2   	17467059	        58.43 ns/op	       0 B/op	       0 allocs/op
+BenchmarkFilterLocalX-2   	1	        9999 ns/op	       0 B/op	       7 allocs/op
+BenchmarkFilterLocal-2   	17467059	        61.00 ns/op	       0 B/op	       0 allocs/op
+BenchmarkFilterLocal-2   	17467059	        57.10 ns/op	      32 B/op	       1 allocs/op
+PASS
+`
+	got, err := parseBenchmark(strings.NewReader(out), "BenchmarkFilterLocal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.NsOp != 58.43 || got.AllocsOp != 1 || got.Runs != 3 {
+		t.Errorf("got %+v, want the median 58.43 ns/op, the worst 1 allocs/op, 3 runs", got)
+	}
+	if _, err := parseBenchmark(strings.NewReader("PASS\n"), "BenchmarkFilterLocal"); err == nil {
+		t.Error("no result line: want an error")
+	}
+	if _, err := parseBenchmark(strings.NewReader("BenchmarkFilterLocal-2 10 5.0 ns/op\n"), "BenchmarkFilterLocal"); err == nil {
+		t.Error("no allocs/op (no -benchmem): want an error")
+	}
+}
+
+func TestParseHeapAlloc(t *testing.T) {
+	got, err := parseHeapAlloc(strings.NewReader("heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 1\n# HeapAlloc = 73400320\n# HeapSys = 9\n"))
+	if err != nil || got != 73400320 {
+		t.Errorf("got %d, %v; want 73400320", got, err)
+	}
+	if _, err := parseHeapAlloc(strings.NewReader("# Alloc = 1\n")); err == nil {
+		t.Error("no HeapAlloc line: want an error")
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// annotationBytes fills each seeded Job close to the 256 KiB limit on an
+// object's annotations, so few objects make a large LIST.
+const annotationBytes = 240_000
+
+// seedList creates Jobs in ns on the serving server until their JSON adds
+// up to at least mb megabytes (10^6 bytes). It returns how many it made.
+func seedList(ctx context.Context, c kubernetes.Interface, ns string, mb int) (int, error) {
+	if _, err := c.CoreV1().Namespaces().Create(ctx, namespace(ns), metaCreate); err != nil {
+		return 0, err
+	}
+	n := mb*1_000_000/annotationBytes + 1
+	filler := strings.Repeat("0123456789abcdef", annotationBytes/16)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i := range n {
+		g.Go(func() error {
+			job := benchJob(fmt.Sprintf("list-%04d", i), ns)
+			job.Annotations = map[string]string{"bench.mvp.example/filler": filler}
+			_, err := c.BatchV1().Jobs(ns).Create(gctx, job, metaCreate)
+			return err
+		})
+	}
+	return n, g.Wait()
+}
+
+var metaCreate = metav1.CreateOptions{}
+
+func namespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// benchJob is a minimal valid Job; no controller runs it.
+func benchJob(name, ns string) *batchv1.Job {
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "bench", Image: "registry.k8s.io/pause:3.10"}},
+		}}},
+	}
+}
+
+// heapAlloc reads a server's live heap: /debug/pprof/heap with gc=1 runs a
+// collection first, and debug=1 ends with runtime.MemStats as text.
+func heapAlloc(ctx context.Context, client *http.Client, server string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/debug/pprof/heap?gc=1&debug=1", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s/debug/pprof/heap answered %d", server, resp.StatusCode)
+	}
+	return parseHeapAlloc(resp.Body)
+}
+
+// parseHeapAlloc finds "# HeapAlloc = N" in a debug=1 heap profile.
+func parseHeapAlloc(r io.Reader) (uint64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("no HeapAlloc line in the heap profile")
+}
+
+// listFigures are the large LIST's measurements.
+type listFigures struct {
+	Objects    int
+	Bytes      int64
+	Took       time.Duration
+	BaselineMB float64 // proxying server's live heap before the LIST
+	PeakMB     float64 // its highest live heap while the LIST passed
+	GrowthMB   float64
+	Samples    int
+}
+
+// listThroughProxy reads the seeded LIST through the proxying server at
+// most mbps megabytes a second (a client slower than the two servers, so
+// anything the proxy buffers shows), sampling the proxying server's live
+// heap every interval meanwhile.
+func listThroughProxy(ctx context.Context, proxied target, admin *http.Client, proxyURL string, mbps float64, interval time.Duration) (listFigures, error) {
+	var fig listFigures
+	var base []uint64
+	for range 5 {
+		h, err := heapAlloc(ctx, admin, proxyURL)
+		if err != nil {
+			return fig, err
+		}
+		base = append(base, h)
+	}
+	slices.Sort(base)
+	baseline := base[len(base)/2]
+
+	sctx, stopSampling := context.WithCancel(ctx)
+	var peak uint64
+	var samples int
+	var sampleErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+			h, err := heapAlloc(sctx, admin, proxyURL)
+			if err != nil {
+				if sctx.Err() == nil {
+					sampleErr = err
+				}
+				return
+			}
+			peak = max(peak, h)
+			samples++
+		}
+	}()
+
+	start := time.Now()
+	n, err := readPaced(ctx, proxied, mbps)
+	fig.Took = time.Since(start)
+	stopSampling()
+	wg.Wait()
+	if err != nil {
+		return fig, err
+	}
+	if sampleErr != nil {
+		return fig, sampleErr
+	}
+	if samples < 3 {
+		return fig, fmt.Errorf("only %d heap samples while the LIST passed; lower the read rate", samples)
+	}
+	fig.Bytes, fig.Samples = n, samples
+	fig.BaselineMB, fig.PeakMB = float64(baseline)/1e6, float64(peak)/1e6
+	fig.GrowthMB = max(fig.PeakMB-fig.BaselineMB, 0)
+	return fig, nil
+}
+
+// readPaced reads the target's whole answer, uncompressed, no faster than
+// mbps megabytes a second, and returns its size.
+func readPaced(ctx context.Context, t target, mbps float64) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("%s: LIST %s answered %d: %s", t.name, t.url, resp.StatusCode, body)
+	}
+	const chunk = 256 * 1024
+	lim := rate.NewLimiter(rate.Limit(mbps*1e6), chunk)
+	buf := make([]byte, chunk)
+	var total int64
+	for {
+		n, err := resp.Body.Read(buf)
+		total += int64(n)
+		if n > 0 {
+			if werr := lim.WaitN(ctx, n); werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
