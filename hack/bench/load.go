@@ -42,19 +42,6 @@ func (t target) get(ctx context.Context) error {
 	return nil
 }
 
-// sequential issues n requests one after another and returns each latency.
-func (t target) sequential(ctx context.Context, n int) ([]time.Duration, error) {
-	lat := make([]time.Duration, 0, n)
-	for range n {
-		start := time.Now()
-		if err := t.get(ctx); err != nil {
-			return nil, err
-		}
-		lat = append(lat, time.Since(start))
-	}
-	return lat, nil
-}
-
 // concurrent keeps c requests in flight for d and returns how many
 // completed and the time they took.
 func (t target) concurrent(ctx context.Context, c int, d time.Duration) (int64, time.Duration, error) {
@@ -108,53 +95,52 @@ type loadPlan struct {
 	Requests    int // at concurrency 1, per path
 	Concurrency int
 	Duration    time.Duration // at Concurrency, per path
-	Rounds      int           // the paths alternate this many times
+	Rounds      int           // the concurrent load alternates between the paths this many times
 }
 
-// measure runs the plan against both paths, alternating them in rounds so
-// that drift on the machine falls on both alike. onProxiedLoad, if set, is
-// called as the first concurrent round on the proxied path starts (for a
-// CPU profile of the proxying server).
+// measure runs the plan against both paths. At concurrency 1 the paths
+// take turns request by request, and under concurrent load in rounds, so
+// that whatever else the machine and the servers do falls on both alike.
+// onProxiedLoad, if set, is called as the first concurrent round on the
+// proxied path starts (for a CPU profile of the proxying server).
 func measure(ctx context.Context, plan loadPlan, direct, proxied target, onProxiedLoad func(d time.Duration)) (pathFigures, pathFigures, error) {
 	paths := []target{direct, proxied}
-	for _, t := range paths {
-		if _, err := t.sequential(ctx, plan.Warmup); err != nil {
-			return pathFigures{}, pathFigures{}, err
-		}
-	}
-	lat := make([][]time.Duration, 2)
-	count := make([]int64, 2)
-	took := make([]time.Duration, 2)
-	perRound := max(plan.Requests/plan.Rounds, 1)
-	roundLoad := plan.Duration / time.Duration(plan.Rounds)
-	for round := range plan.Rounds {
-		for i, t := range paths {
-			l, err := t.sequential(ctx, perRound)
-			if err != nil {
+	lat := [2][]time.Duration{make([]time.Duration, 0, plan.Requests), make([]time.Duration, 0, plan.Requests)}
+	for i := range plan.Warmup + plan.Requests {
+		for p, t := range paths {
+			start := time.Now()
+			if err := t.get(ctx); err != nil {
 				return pathFigures{}, pathFigures{}, err
 			}
-			lat[i] = append(lat[i], l...)
+			if i >= plan.Warmup {
+				lat[p] = append(lat[p], time.Since(start))
+			}
 		}
-		for i, t := range paths {
-			if i == 1 && round == 0 && onProxiedLoad != nil {
-				go onProxiedLoad(roundLoad)
+	}
+	var count [2]int64
+	var took [2]time.Duration
+	roundLoad := plan.Duration / time.Duration(plan.Rounds)
+	for round := range plan.Rounds {
+		for p, t := range paths {
+			if p == 1 && round == 0 && onProxiedLoad != nil {
+				go onProxiedLoad(min(plan.Duration/2, 10*time.Second))
 			}
 			n, d, err := t.concurrent(ctx, plan.Concurrency, roundLoad)
 			if err != nil {
 				return pathFigures{}, pathFigures{}, err
 			}
-			count[i] += n
-			took[i] += d
+			count[p] += n
+			took[p] += d
 		}
 	}
-	figures := make([]pathFigures, 2)
-	for i := range paths {
-		figures[i] = pathFigures{
-			Requests: len(lat[i]),
-			P50:      percentile(lat[i], 50),
-			P99:      percentile(lat[i], 99),
-			RPS:      float64(count[i]) / took[i].Seconds(),
-			Total:    int64(len(lat[i])) + count[i],
+	var figures [2]pathFigures
+	for p := range paths {
+		figures[p] = pathFigures{
+			Requests: len(lat[p]),
+			P50:      percentile(lat[p], 50),
+			P99:      percentile(lat[p], 99),
+			RPS:      float64(count[p]) / took[p].Seconds(),
+			Total:    int64(len(lat[p])) + count[p],
 		}
 	}
 	return figures[0], figures[1], nil

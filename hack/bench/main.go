@@ -46,11 +46,11 @@ func main() {
 	flag.StringVar(&o.out, "out", "_output/bench", "folder for the JSON results, and the servers' files while they run")
 	flag.StringVar(&o.goTool, "go", "go", "go command that runs the filter's Go benchmark")
 	flag.StringVar(&o.moduleDir, "module-dir", ".", "root of this module (for the Go benchmark)")
-	flag.IntVar(&o.plan.Warmup, "warmup", 300, "requests per path before measuring")
+	flag.IntVar(&o.plan.Warmup, "warmup", 1000, "requests per path before measuring")
 	flag.IntVar(&o.plan.Requests, "requests", 3000, "requests per path at concurrency 1")
 	flag.IntVar(&o.plan.Concurrency, "concurrency", 8, "requests in flight for the throughput figure")
 	flag.DurationVar(&o.plan.Duration, "duration", 20*time.Second, "time per path under concurrent load")
-	flag.IntVar(&o.plan.Rounds, "rounds", 4, "how many times the direct and proxied paths alternate")
+	flag.IntVar(&o.plan.Rounds, "rounds", 20, "how many times the direct and proxied paths alternate under concurrent load")
 	flag.IntVar(&o.listMB, "list-mb", 105, "size of the LIST read through the proxying server, in MB (10^6 bytes)")
 	flag.Float64Var(&o.listRate, "list-rate", 25, "the LIST's client reads at most this many MB a second")
 	flag.DurationVar(&o.heapInterval, "heap-interval", 250*time.Millisecond, "how often the proxying server's heap is sampled during the LIST")
@@ -59,8 +59,8 @@ func main() {
 	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
 	flag.Parse()
-	if o.plan.Rounds < 1 || o.plan.Requests < o.plan.Rounds || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests (at least -rounds), -concurrency, -list-mb and -list-rate must be positive")
+	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests, -concurrency, -list-mb and -list-rate must be positive")
 		os.Exit(2)
 	}
 
@@ -167,8 +167,8 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 		return res, err
 	}
 
-	step("%s: GET %s, %d requests per path at concurrency 1, %s per path at concurrency %d, in %d rounds",
-		spec.key, path, o.plan.Requests, o.plan.Duration, o.plan.Concurrency, o.plan.Rounds)
+	step("%s: GET %s: %d requests per path at concurrency 1 after %d to warm up, the paths taking turns; %s per path at concurrency %d in %d alternating rounds",
+		spec.key, path, o.plan.Requests, o.plan.Warmup, o.plan.Duration, o.plan.Concurrency, o.plan.Rounds)
 	var onLoad func(time.Duration)
 	if profilePath != "" {
 		onLoad = func(d time.Duration) { saveCPUProfile(ctx, aHTTP, a.URL, d, profilePath) }

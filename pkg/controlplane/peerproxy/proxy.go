@@ -138,9 +138,12 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := req.Context().Err(); err != nil {
 			return nil, err
 		}
-		out := req.Clone(req.Context())
-		out.URL.Host = p.Address
-		out.Host = p.Address
+		// A shallow copy with its own URL: the reverse proxy's outgoing
+		// request is already private to this call, headers included.
+		out := req.WithContext(req.Context())
+		u := *req.URL
+		u.Host = p.Address
+		out.URL, out.Host = &u, p.Address
 		a.tried = append(a.tried, p.ID)
 		resp, err := rt.RoundTrip(out)
 		if err == nil {
@@ -242,8 +245,11 @@ func setForwardHeaders(h http.Header, u user.Info) {
 	h.Set(HeaderPeerProxied, "true")
 }
 
-// newReverseProxy relays requests through failover, streaming both ways
-// and flushing every write (watch events arrive as they happen).
+// newReverseProxy relays requests through failover, streaming both ways.
+// A response of unknown length (watch, a streamed LIST) is flushed on every
+// write, so events arrive as they happen; one of known length goes out as
+// the server's buffer fills and at its end, so a small object leaves in one
+// write instead of three (headers, body, end of stream).
 func newReverseProxy(f *failover, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -252,8 +258,7 @@ func newReverseProxy(f *failover, onError func(http.ResponseWriter, *http.Reques
 			u, _ := request.UserFrom(pr.In.Context())
 			setForwardHeaders(pr.Out.Header, u)
 		},
-		Transport:     f,
-		FlushInterval: -1,
-		ErrorHandler:  onError,
+		Transport:    f,
+		ErrorHandler: onError,
 	}
 }
