@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -260,5 +261,16 @@ func newReverseProxy(f *failover, onError func(http.ResponseWriter, *http.Reques
 		},
 		Transport:    f,
 		ErrorHandler: onError,
+		BufferPool:   copyBuffers,
 	}
 }
+
+// copyBuffers recycles the buffers responses are relayed through; without
+// it the reverse proxy allocates 32 KiB per request, most of this
+// server's garbage when it proxies small objects.
+var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
