@@ -283,7 +283,7 @@ func saveCPUProfile(ctx context.Context, client *http.Client, server string, d t
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
 	if err == nil {
 		var resp *http.Response
-		if resp, err = (&http.Client{Transport: client.Transport}).Do(req); err == nil {
+		if resp, err = client.Do(req); err == nil {
 			defer resp.Body.Close()
 			var data []byte
 			if data, err = io.ReadAll(resp.Body); err == nil {
