@@ -93,6 +93,11 @@ type Config struct {
 	// Retention is how long departed servers' entries are kept; zero
 	// means the default.
 	Retention time.Duration
+
+	// EgressProxy describes the proxy of the egress selector's
+	// controlplane selection, through which every connection to a peer
+	// is dialled; empty when peers are dialled directly.
+	EgressProxy string
 }
 
 // AdvertiseAddress is AdvertiseIP:AdvertisePort, as written on the identity lease.

@@ -62,7 +62,15 @@ it, instead of answering a false 404 during an upgrade.`,
 
 			peerFlags := peerFlagsOf(s, gates)
 			// Ours first, so bad peer flags fail before anything is completed.
-			if errs := options.Validate(peerFlags); len(errs) > 0 {
+			// The egress check is independent of the gate: it keeps a
+			// configuration that passes upstream's validation from crashing
+			// the server at start-up.
+			egress, err := options.ControlPlaneEgress(s.EgressSelector.ConfigFile)
+			errs := options.Validate(peerFlags)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
 			addrs := options.Addresses{
@@ -75,6 +83,7 @@ it, instead of answering a false 404 during an upgrade.`,
 			if err != nil {
 				return err
 			}
+			peerConfig.EgressProxy = egress
 			if peerConfig.Enabled {
 				options.EnableStorageVersionAPI(s.APIEnablement.RuntimeConfig)
 			}

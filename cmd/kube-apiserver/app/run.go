@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	genericfeatures "k8s.io/apiserver/pkg/features"
 	"k8s.io/apiserver/pkg/reconcilers"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/egressselector"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/tools/cache"
 	utilversion "k8s.io/component-base/version"
@@ -102,6 +104,22 @@ func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*pe
 			CABundle:       peer.CABundle,
 			ClientCertFile: peer.ProxyClientCertFile,
 			ClientKeyFile:  peer.ProxyClientKeyFile,
+		}
+		if peer.EgressProxy != "" {
+			// Peers are part of the control plane: every connection to one
+			// goes through the controlplane selection's proxy, never around it.
+			if generic.EgressSelector == nil {
+				return nil, fmt.Errorf("--egress-selector-config-file selects a controlplane proxy (%s), but no egress selector was built from it", peer.EgressProxy)
+			}
+			dial, err := generic.EgressSelector.Lookup(egressselector.ControlPlane.AsNetworkContext())
+			if err != nil {
+				return nil, fmt.Errorf("egress selector, controlplane: %w", err)
+			}
+			if dial == nil {
+				return nil, fmt.Errorf("the egress selector has no dialer for its controlplane selection (%s)", peer.EgressProxy)
+			}
+			proxy.DialContext, proxy.EgressProxy = dial, peer.EgressProxy
+			klog.InfoS("Connections to peer kube-apiservers go through the egress selector's controlplane selection", "proxy", peer.EgressProxy)
 		}
 	}
 	return peerproxy.New(peerproxy.Config{

@@ -33,6 +33,7 @@ const (
 	errTimeout        = "timeout"
 	errUnreachable    = "unreachable"
 	errRequestFailure = "request_failed"
+	errEgressProxy    = "egress_proxy"
 )
 
 // filter routes each request: serve here, proxy to a peer, or 503.
@@ -131,7 +132,11 @@ func classify(err error) (kind, cause string) {
 	var certErr *tls.CertificateVerificationError
 	var hostErr x509.HostnameError
 	var netErr net.Error
+	var egressErr *egressError
 	switch {
+	case errors.As(err, &egressErr):
+		// First: its cause may be a timeout, but the proxy is what failed.
+		return errEgressProxy, "the egress proxy (" + egressErr.proxy + ") opened no tunnel to the peer"
 	case errors.As(err, &unknownAuth), errors.As(err, &certErr), errors.As(err, &hostErr):
 		return errUntrustedCert, "the peer's certificate is not trusted by --peer-ca-file"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),

@@ -55,7 +55,7 @@ var (
 		Namespace:      namespace,
 		Subsystem:      "peer_discovery",
 		Name:           "fetches_total",
-		Help:           "Fetches of peers' local discovery documents, by result: ok, not_modified, or the failure's reason (unreachable, timeout, untrusted_certificate, bad_response, request_failed).",
+		Help:           "Fetches of peers' local discovery documents, by result: ok, not_modified, or the failure's reason (unreachable, timeout, untrusted_certificate, egress_proxy, bad_response, request_failed).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 

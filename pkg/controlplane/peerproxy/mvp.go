@@ -137,7 +137,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		}
 		m.proxy = &failover{t: t, health: m.health}
 		// The local handler is set by Install, before any hook runs.
-		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.h2, cfg.Retention, clk)
+		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.discovery, cfg.Retention, clk)
 	}
 	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
 	m.readLocal = func(ctx context.Context) (map[string]Entry, error) {

@@ -43,14 +43,20 @@ type ProxyConfig struct {
 	CABundle []byte
 	// ClientCertFile/ClientKeyFile: the front-proxy client certificate.
 	ClientCertFile, ClientKeyFile string
-	// DialContext dials peers; nil dials directly.
+	// DialContext dials peers: the egress selector's controlplane dialer,
+	// or nil to dial directly. Proxied requests and discovery fetches
+	// both go through it.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// EgressProxy names the proxy DialContext goes through, for errors.
+	EgressProxy string
 }
 
 // transports are built once: one HTTP/2 transport for ordinary requests,
-// one HTTP/1.1 transport for protocol upgrades (exec, attach, port-forward).
+// one HTTP/1.1 transport for protocol upgrades (exec, attach, port-forward),
+// and one HTTP/2 transport of its own for discovery fetches, so that a
+// large proxied response never holds up a fetch on a shared connection.
 type transports struct {
-	h2, h1 http.RoundTripper
+	h2, h1, discovery http.RoundTripper
 }
 
 func newTransports(cfg ProxyConfig) (*transports, error) {
@@ -68,9 +74,9 @@ func newTransports(cfg ProxyConfig) (*transports, error) {
 		ServerName:   peerServerName,
 		MinVersion:   tls.VersionTLS12,
 	}
-	dial := cfg.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	dial := (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	if cfg.DialContext != nil {
+		dial = throughEgress(cfg.DialContext, cfg.EgressProxy, egressDialTimeout)
 	}
 	newBase := func(tc *tls.Config) *http.Transport {
 		return &http.Transport{
@@ -83,18 +89,28 @@ func newTransports(cfg ProxyConfig) (*transports, error) {
 			DisableCompression: true,
 		}
 	}
-	h2 := newBase(tlsConfig.Clone())
-	t2, err := http2.ConfigureTransports(h2)
+	newH2 := func() (*http.Transport, error) {
+		t := newBase(tlsConfig.Clone())
+		t2, err := http2.ConfigureTransports(t)
+		if err != nil {
+			return nil, err
+		}
+		t2.ReadIdleTimeout = pingAfter
+		t2.PingTimeout = pingTimeout
+		return t, nil
+	}
+	h2, err := newH2()
 	if err != nil {
 		return nil, err
 	}
-	t2.ReadIdleTimeout = pingAfter
-	t2.PingTimeout = pingTimeout
-
+	disc, err := newH2()
+	if err != nil {
+		return nil, err
+	}
 	h1TLS := tlsConfig.Clone()
 	h1TLS.NextProtos = []string{"http/1.1"}
 	h1 := newBase(h1TLS)
-	return &transports{h2: h2, h1: h1}, nil
+	return &transports{h2: h2, h1: h1, discovery: disc}, nil
 }
 
 // attemptKey carries the route's peers and the attempt record through the
@@ -177,6 +193,10 @@ func unreachable(err error) bool {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var recordErr tls.RecordHeaderError
+	var egressErr *egressError
+	if errors.As(err, &egressErr) {
+		return true
+	}
 	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr) {
 		return true
 	}

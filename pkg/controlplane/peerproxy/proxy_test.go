@@ -24,26 +24,33 @@ import (
 
 type proxyFixture struct {
 	pki *harness.PKI
+	t   *transports
 	f   *failover
 	rp  http.Handler
 	// errs receives what the error handler was called with.
 	errs chan error
 }
 
-func newProxyFixture(t *testing.T) *proxyFixture {
+// newProxyFixture builds the proxy; configure, if given, changes its
+// configuration first (a dialer, say).
+func newProxyFixture(t *testing.T, configure ...func(*ProxyConfig)) *proxyFixture {
 	t.Helper()
 	pki, err := harness.NewPKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca, _ := os.ReadFile(pki.CAFile)
-	tr, err := newTransports(ProxyConfig{CABundle: ca, ClientCertFile: pki.ProxyClientCert, ClientKeyFile: pki.ProxyClientKey})
+	cfg := ProxyConfig{CABundle: ca, ClientCertFile: pki.ProxyClientCert, ClientKeyFile: pki.ProxyClientKey}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	tr, err := newTransports(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHealth(clock.RealClock{})
 	h.start = func(int) int { return 0 } // peers in the order given
-	fx := &proxyFixture{pki: pki, f: &failover{t: tr, health: h}, errs: make(chan error, 10)}
+	fx := &proxyFixture{pki: pki, t: tr, f: &failover{t: tr, health: h}, errs: make(chan error, 10)}
 	fx.rp = newReverseProxy(fx.f, func(w http.ResponseWriter, r *http.Request, err error) {
 		fx.errs <- err
 		w.WriteHeader(http.StatusServiceUnavailable)

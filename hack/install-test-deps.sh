@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the e2e tests run as real processes, when
+# missing: tinyproxy (an HTTP CONNECT proxy for the egress tests) and socat
+# (puts it behind a Unix socket). Packages come through apt, the normal
+# client; the tests start their own instances on loopback, so the
+# package's own service is kept from starting.
+set -euo pipefail
+
+missing=()
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+
+echo "install-test-deps: installing ${missing[*]} with apt-get"
+# A policy-rc.d that says "no" keeps tinyproxy's package from starting its
+# own daemon (listening on every interface) during installation.
+policy=/usr/sbin/policy-rc.d
+placed=false
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  placed=true
+fi
+cleanup() { if $placed; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for cmd in "${missing[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || { echo "install-test-deps: $cmd still not found after installing it" >&2; exit 1; }
+done
