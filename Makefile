@@ -31,7 +31,7 @@ OUR_LDFLAGS      := $(call version_ldflags,$(KUBE_VERSION)+mvp.$(GIT_SHORT),$(GI
 UPSTREAM_LDFLAGS := $(call version_ldflags,$(KUBE_VERSION),$(KUBE_VERSION))
 GOBUILD          := $(GO) build -trimpath
 
-.PHONY: all build kube-apiserver tools test test-unit test-e2e run bench clean
+.PHONY: all build kube-apiserver tools test test-unit test-e2e test-deps run bench clean
 
 all: build
 
@@ -56,7 +56,11 @@ test: build test-unit test-e2e
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./hack/...
 
-test-e2e:
+## test-deps: Debian packages the e2e tests run (tinyproxy, socat), installed with apt-get when missing
+test-deps:
+	hack/install-test-deps.sh
+
+test-e2e: test-deps
 	MVP_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -v ./test/e2e/... -ginkgo.no-color
 
 ## run: the local mixed-version cluster (Ctrl-C stops it)

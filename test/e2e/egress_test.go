@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
+)
+
+// writeEgressConfig writes an EgressSelectorConfiguration with one
+// controlplane selection (its connection given as YAML) under dir.
+func writeEgressConfig(dir, name, connection string) string {
+	path := filepath.Join(dir, name)
+	data := "apiVersion: apiserver.k8s.io/v1beta1\nkind: EgressSelectorConfiguration\negressSelections:\n- name: controlplane\n  connection:\n" + connection
+	gomega.Expect(os.WriteFile(path, []byte(data), 0o600)).To(gomega.Succeed())
+	return path
+}
+
+// discoveryPeer returns a's discovery record of peer id.
+func discoveryPeer(a *harness.Server, id string) (peerproxy.DiscoveryPeer, error) {
+	d, err := debugDocument(a)
+	if err != nil {
+		return peerproxy.DiscoveryPeer{}, err
+	}
+	if d.Discovery != nil {
+		for _, p := range d.Discovery.Peers {
+			if p.ID == id {
+				return p, nil
+			}
+		}
+	}
+	return peerproxy.DiscoveryPeer{}, fmt.Errorf("no discovery record of %s", id)
+}
+
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
+	const ns = "egress"
+	var a, b *harness.Server
+	var proxy *harness.EgressProxy
+	var idB, addrB string
+	jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/"
+
+	ginkgo.BeforeAll(func(ctx context.Context) {
+		dir := filepath.Join(workDir, "egress")
+		var err error
+		proxy, err = harness.StartEgressProxy(ctx, dir, "127.0.0.71")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ginkgo.DeferCleanup(proxy.Close)
+		config := writeEgressConfig(dir, "egress-uds.yaml",
+			"    proxyProtocol: HTTPConnect\n    transport:\n      uds:\n        udsName: "+proxy.Socket+"\n")
+
+		servers := startAll(ctx,
+			harness.ServerOptions{Name: "eg-a", IP: "127.0.0.72",
+				Args: []string{"--runtime-config=batch/v1=false", "--egress-selector-config-file=" + config}},
+			harness.ServerOptions{Name: "eg-b", IP: "127.0.0.73"},
+		)
+		a, b = servers[0], servers[1]
+		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
+		addrB = net.JoinHostPort(b.Opts.IP, strconv.Itoa(b.Opts.Port))
+		idB, err = b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		_, err = b.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		waitRoute(ctx, a, idB)
+	})
+
+	ginkgo.It("reaches B only through the egress proxy: discovery on one tunnel, then Jobs created, read and watched on another", func(ctx context.Context) {
+		// Discovery has fetched B's documents: through the proxy, the only
+		// way A dials a peer.
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			_, _, list, err := aggregatedAPIs(a, acceptAggregated)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(versionFreshness(list, "batch", "v1")).To(gomega.Equal(apidiscoveryv2.DiscoveryFreshnessCurrent))
+		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+		beforeProxying, err := proxy.Connects(addrB)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(beforeProxying).To(gomega.BeNumerically(">=", 1), "discovery's CONNECT to B's peer address %s in %s", addrB, proxy.LogPath)
+
+		rerouted, err := metricSum(a, "apiserver_rerouted_request_total", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ca, cb := a.Client(), b.Client()
+		_, err = ca.BatchV1().Jobs(ns).Create(ctx, newJob("through-egress"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		afterProxying, err := proxy.Connects(addrB)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(afterProxying).To(gomega.BeNumerically(">", beforeProxying), "the proxied request's own CONNECT to %s", addrB)
+
+		got, err := ca.BatchV1().Jobs(ns).Get(ctx, "through-egress", metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(got.Name).To(gomega.Equal("through-egress"))
+
+		w, err := ca.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: got.ResourceVersion})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer w.Stop()
+		_, err = cb.BatchV1().Jobs(ns).Create(ctx, newJob("watched-through-egress"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		select {
+		case ev := <-w.ResultChan():
+			gomega.Expect(ev.Type).To(gomega.Equal(watch.Added))
+			gomega.Expect(ev.Object.(*batchv1.Job).Name).To(gomega.Equal("watched-through-egress"))
+		case <-time.After(10 * time.Second):
+			ginkgo.Fail("no watch event through the egress proxy within 10s")
+		}
+
+		now, err := metricSum(a, "apiserver_rerouted_request_total", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		// The create and the get; the watch counts once it ends.
+		gomega.Expect(now - rerouted).To(gomega.BeNumerically(">=", 2), "create and get were proxied")
+		ginkgo.GinkgoWriter.Printf("tinyproxy's CONNECT lines for B (%s):\n  %s\n", addrB, strings.Join(proxy.ConnectLines(addrB), "\n  "))
+	})
+
+	ginkgo.It("answers 503 within 10s naming the egress proxy while it is down, and sends B nothing", func(ctx context.Context) {
+		gomega.Expect(proxy.StopProxy()).To(gomega.Succeed())
+		before, err := metricSum(b, "apiserver_request_total", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+
+		start := time.Now()
+		resp, body, err := adminGet(a, jobPath+"through-egress", nil)
+		took := time.Since(start)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		gomega.Expect(took).To(gomega.BeNumerically("<=", 10*time.Second))
+		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
+		gomega.Expect(string(body)).To(gomega.ContainSubstring("egress proxy (HTTPConnect proxy at unix socket " + proxy.Socket + ")"))
+		ginkgo.GinkgoWriter.Printf("egress proxy down: %d in %s: %s\n", resp.StatusCode, took.Round(time.Millisecond), body)
+
+		// Discovery fails the same way, and says so.
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			p, err := discoveryPeer(a, idB)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(p.Fresh).To(gomega.BeFalse())
+			g.Expect(p.LastError).To(gomega.ContainSubstring("egress proxy"))
+		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+		egressErrors, err := metricSum(a, "apiserver_peer_proxy_errors_total", `type="egress_proxy"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(egressErrors).To(gomega.BeNumerically(">=", 1))
+
+		after, err := metricSum(b, "apiserver_request_total", `resource="jobs"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(after).To(gomega.Equal(before), "no request for jobs reached B while the egress proxy was down")
+	})
+
+	ginkgo.It("recovers without a restart once the egress proxy is back", func(ctx context.Context) {
+		pid := a.PID()
+		gomega.Expect(proxy.StartProxy(ctx)).To(gomega.Succeed())
+		start := time.Now()
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, jobPath+"through-egress", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
+		proxied := time.Since(start)
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			p, err := discoveryPeer(a, idB)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(p.Fresh).To(gomega.BeTrue())
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
+		gomega.Expect(a.Exited()).To(gomega.BeFalse())
+		gomega.Expect(a.PID()).To(gomega.Equal(pid))
+		ginkgo.GinkgoWriter.Printf("egress proxy back: proxied 200 after %s, discovery fresh after %s\n",
+			proxied.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	})
+
+	ginkgo.It("refuses a plain http:// HTTPConnect selection at start-up, naming the file and field, where upstream's binary crashes", func(ctx context.Context) {
+		upstream := filepath.Join(binDir, "kube-apiserver-upstream")
+		_, err := os.Stat(upstream)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "run `make build` first")
+		config := writeEgressConfig(filepath.Join(workDir, "egress"), "egress-plain-http.yaml",
+			"    proxyProtocol: HTTPConnect\n    transport:\n      tcp:\n        url: http://"+proxy.Addr+"\n")
+
+		ours, err := cluster.LaunchServer(harness.ServerOptions{Name: "eg-plain-ours", IP: "127.0.0.74",
+			Args: []string{"--egress-selector-config-file=" + config}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(ours.Wait(2*time.Minute)).To(gomega.Succeed(), "our server should refuse to start")
+		gomega.Expect(ours.ExitError()).To(gomega.HaveOccurred())
+		log, _ := os.ReadFile(ours.LogPath)
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("--egress-selector-config-file=" + config))
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("egressSelections[0]"))
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("connection.transport.tcp.url"))
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("http://" + proxy.Addr))
+		gomega.Expect(string(log)).NotTo(gomega.ContainSubstring("panic"))
+		ginkgo.GinkgoWriter.Printf("ours: %s\n", ours.LogTail(1))
+
+		vanilla, err := cluster.LaunchServer(harness.ServerOptions{Name: "eg-plain-upstream", IP: "127.0.0.75", Binary: upstream,
+			Args: []string{"--egress-selector-config-file=" + config}})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(vanilla.Wait(2 * time.Minute)).To(gomega.Succeed())
+		log, _ = os.ReadFile(vanilla.LogPath)
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("nil pointer dereference"), "upstream v1.37.2 crashes on this file")
+		ginkgo.GinkgoWriter.Printf("upstream: %s\n", strings.Join(grepLines(string(log), "panic"), " | "))
+	})
+})
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
