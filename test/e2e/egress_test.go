@@ -121,6 +121,10 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		// The create and the get; the watch counts once it ends.
 		gomega.Expect(now - rerouted).To(gomega.BeNumerically(">=", 2), "create and get were proxied")
+		// Upstream's egress dialer counted the tunnels too.
+		dials, err := metricSum(a, "apiserver_egress_dialer_dial_start_total", `protocol="http_connect"`, `transport="uds"`)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(dials).To(gomega.BeNumerically(">=", 2))
 		ginkgo.GinkgoWriter.Printf("tinyproxy's CONNECT lines for B (%s):\n  %s\n", addrB, strings.Join(proxy.ConnectLines(addrB), "\n  "))
 	})
 
