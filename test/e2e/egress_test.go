@@ -180,6 +180,42 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 			proxied.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	})
 
+	ginkgo.It("fails over through the proxy to another peer when the proxy cannot reach a killed one: 20 of 20 answered", func(ctx context.Context) {
+		c, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "eg-c", IP: "127.0.0.76"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ginkgo.DeferCleanup(func() { c.Stop(30 * time.Second) })
+		idC, err := c.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		waitRoute(ctx, a, idB, idC)
+		addrC := net.JoinHostPort(c.Opts.IP, strconv.Itoa(c.Opts.Port))
+
+		b.Kill() // its lease stays live for up to 30 s: A still routes to it
+		answered := 0
+		for i := 0; i < 20; i++ {
+			resp, body, err := adminGet(a, jobPath+"through-egress", nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			if resp.StatusCode == 200 {
+				answered++
+			} else {
+				ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
+			}
+		}
+		gomega.Expect(answered).To(gomega.Equal(20))
+
+		// The proxy could not reach B and said so; A went on to C, through the proxy too.
+		log, err := os.ReadFile(proxy.LogPath)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(string(log)).To(gomega.ContainSubstring("Could not establish a connection to " + addrB))
+		connectsC, err := proxy.Connects(addrC)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(connectsC).To(gomega.BeNumerically(">=", 1))
+		d, err := debugDocument(a)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(d.Peers).To(gomega.ContainElement(gomega.And(
+			gomega.HaveField("ID", idB), gomega.HaveField("LastError", gomega.ContainSubstring("egress proxy")))))
+		ginkgo.GinkgoWriter.Printf("tinyproxy on the killed peer: %s\n", strings.Join(grepLines(string(log), "Could not establish a connection to "+addrB), " | "))
+	})
+
 	ginkgo.It("refuses a plain http:// HTTPConnect selection at start-up, naming the file and field, where upstream's binary crashes", func(ctx context.Context) {
 		upstream := filepath.Join(binDir, "kube-apiserver-upstream")
 		_, err := os.Stat(upstream)
