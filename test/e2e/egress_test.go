@@ -13,9 +13,9 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -120,7 +120,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		now, err := metricSum(a, "apiserver_rerouted_request_total", `resource="jobs"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		// The create and the get; the watch counts once it ends.
-		gomega.Expect(now - rerouted).To(gomega.BeNumerically(">=", 2), "create and get were proxied")
+		gomega.Expect(now-rerouted).To(gomega.BeNumerically(">=", 2), "create and get were proxied")
 		// Upstream's egress dialer counted the tunnels too.
 		dials, err := metricSum(a, "apiserver_egress_dialer_dial_start_total", `protocol="http_connect"`, `transport="uds"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
