@@ -31,11 +31,16 @@ OUR_LDFLAGS      := $(call version_ldflags,$(KUBE_VERSION)+mvp.$(GIT_SHORT),$(GI
 UPSTREAM_LDFLAGS := $(call version_ldflags,$(KUBE_VERSION),$(KUBE_VERSION))
 GOBUILD          := $(GO) build -trimpath
 
-.PHONY: all build kube-apiserver tools test test-unit test-e2e test-deps run bench clean
+# make image: the repository and tag of the image.
+IMAGE_REPO ?= kube-apiserver
+IMAGE_TAG  ?= $(KUBE_VERSION)-mvp
+IMAGES     := $(OUT)/images
+
+.PHONY: all build kube-apiserver tools image test test-unit test-e2e test-packaging test-deps run bench clean
 
 all: build
 
-## build: our kube-apiserver plus etcd, kube-controller-manager, kubectl and upstream's vanilla kube-apiserver
+## build: our kube-apiserver plus etcd, kube-controller-manager, kubectl, kubeadm and upstream's vanilla kube-apiserver
 build: kube-apiserver tools
 
 kube-apiserver:
@@ -49,6 +54,13 @@ tools:
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kube-apiserver-upstream k8s.io/kubernetes/cmd/kube-apiserver
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kubeadm k8s.io/kubernetes/cmd/kubeadm
+
+## image: our binary as a one-layer OCI image, an OCI layout and a docker tarball in _output/images (no daemon, no base image)
+image: kube-apiserver
+	cd hack/packaging && $(GOBUILD) -o $(BIN)/mkimage ./cmd/mkimage
+	$(BIN)/mkimage -binary $(BIN)/kube-apiserver -out $(IMAGES) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) \
+	  -upstream-version $(KUBE_VERSION) -revision $(GIT_COMMIT) -created $(BUILD_DATE) -arch $$($(GO) env GOARCH)
 
 ## test: unit tests, then the end-to-end tests against real processes
 test: build test-unit test-e2e
