@@ -62,13 +62,18 @@ image: kube-apiserver
 	$(BIN)/mkimage -binary $(BIN)/kube-apiserver -out $(IMAGES) -repo $(IMAGE_REPO) -tag $(IMAGE_TAG) \
 	  -upstream-version $(KUBE_VERSION) -revision $(GIT_COMMIT) -created $(BUILD_DATE) -arch $$($(GO) env GOARCH)
 
-## test: unit tests, then the end-to-end tests against real processes
-test: build test-unit test-e2e
+## test: unit tests, the image and kubeadm/kind recipes read back by real tools, then the end-to-end tests against real processes
+test: build image test-unit test-packaging test-e2e
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./hack/...
 
-## test-deps: Debian packages the e2e tests run (tinyproxy, socat), installed with apt-get when missing
+## test-packaging: skopeo and umoci read the image back, kubeadm renders the recipe, the kind config decodes strictly
+test-packaging: test-deps
+	MVP_BIN_DIR=$(BIN) MVP_IMAGES_DIR=$(IMAGES) MVP_IMAGE_REF=$(IMAGE_REPO):$(IMAGE_TAG) $(GO) test -count=1 -v ./test/packaging/...
+	cd hack/packaging && $(GO) test -count=1 -v ./...
+
+## test-deps: Debian packages the tests run (tinyproxy, socat, skopeo, umoci), installed with apt-get when missing
 test-deps:
 	hack/install-test-deps.sh
 

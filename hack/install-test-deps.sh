@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the e2e tests run as real processes, when
-# missing: tinyproxy (an HTTP CONNECT proxy for the egress tests) and socat
-# (puts it behind a Unix socket). Packages come through apt, the normal
-# client; the tests start their own instances on loopback, so the
-# package's own service is kept from starting.
+# Installs the Debian packages the tests run as real processes, when
+# missing: tinyproxy (an HTTP CONNECT proxy for the egress tests), socat
+# (puts it behind a Unix socket), and skopeo and umoci (read back the image
+# of make image). Packages come through apt, the normal client; the tests
+# start their own instances on loopback, so tinyproxy's own service is
+# kept from starting.
 set -euo pipefail
 
 missing=()
 command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
