@@ -128,3 +128,34 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// hack/kind/roll.sh patches each kind node's kubeadm-made manifest with
+// `kubectl patch --local` and hack/kind/patches; the same kubectl (built
+// from the pinned module) on a manifest kubeadm rendered gives our image,
+// run as root, and keeps every other flag.
+func TestKindRollPatchTurnsAKubeadmManifestToOurs(t *testing.T) {
+	need(t, filepath.Join(binDir, "kubeadm"), filepath.Join(binDir, "kubectl"), "unshare")
+	_, raw := renderManifest(t, "172.18.0.3", "6443", "registry.k8s.io/kube-apiserver:v1.37.2")
+	manifest := filepath.Join(t.TempDir(), "kube-apiserver.yaml")
+	if err := os.WriteFile(manifest, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, filepath.Join(binDir, "kubectl"), "patch", "--local", "-f", manifest, "--type", "json",
+		"--patch-file", "../../hack/kind/patches/kube-apiserver+json.yaml", "-o", "yaml")
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(out, &pod); err != nil {
+		t.Fatal(err)
+	}
+	c := pod.Spec.Containers[0]
+	if want := "docker.io/library/" + imageRef; c.Image != want {
+		t.Errorf("image %q, want %q (what kind load image-archive of make image's tarball names it)", c.Image, want)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Errorf("securityContext %+v, want runAsUser 0", sc)
+	}
+	for _, flag := range []string{"--peer-ca-file=/etc/kubernetes/pki/ca.crt", "--advertise-address=172.18.0.3", "--feature-gates=UnknownVersionInteroperabilityProxy=true"} {
+		if !slices.Contains(c.Command, flag) {
+			t.Errorf("command lost %s", flag)
+		}
+	}
+}
