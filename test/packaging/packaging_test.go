@@ -161,7 +161,7 @@ func TestUmociUnpacksARunnableBinary(t *testing.T) {
 	var spec struct {
 		Process struct {
 			User struct{ UID, GID int } `json:"user"`
-			Args []string                `json:"args"`
+			Args []string               `json:"args"`
 		} `json:"process"`
 	}
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
