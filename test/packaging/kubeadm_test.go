@@ -135,6 +135,7 @@ func exists(path string) bool {
 // run as root, and keeps every other flag.
 func TestKindRollPatchTurnsAKubeadmManifestToOurs(t *testing.T) {
 	need(t, filepath.Join(binDir, "kubeadm"), filepath.Join(binDir, "kubectl"), "unshare")
+	_, ref, _ := theImage(t)
 	_, raw := renderManifest(t, "172.18.0.3", "6443", "registry.k8s.io/kube-apiserver:v1.37.2")
 	manifest := filepath.Join(t.TempDir(), "kube-apiserver.yaml")
 	if err := os.WriteFile(manifest, []byte(raw), 0o600); err != nil {
@@ -147,7 +148,7 @@ func TestKindRollPatchTurnsAKubeadmManifestToOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := pod.Spec.Containers[0]
-	if want := "docker.io/library/" + imageRef; c.Image != want {
+	if want := "docker.io/library/" + ref; c.Image != want {
 		t.Errorf("image %q, want %q (what kind load image-archive of make image's tarball names it)", c.Image, want)
 	}
 	if sc := c.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 {

@@ -17,12 +17,12 @@ import (
 // Inputs, from `make test-packaging`; the defaults fit a plain `go test`
 // after `make build image` in the repository root.
 var (
-	binDir    = envOr("MVP_BIN_DIR", "../../_output/bin")
-	imagesDir = envOr("MVP_IMAGES_DIR", "../../_output/images")
-	imageRef  = envOr("MVP_IMAGE_REF", "")
+	binDir    = dirFromEnv("MVP_BIN_DIR", "../../_output/bin")
+	imagesDir = dirFromEnv("MVP_IMAGES_DIR", "../../_output/images")
+	imageRef  = os.Getenv("MVP_IMAGE_REF")
 )
 
-func envOr(key, def string) string {
+func dirFromEnv(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
 	}
