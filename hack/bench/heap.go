@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,19 +68,11 @@ func benchJob(name, ns string) *batchv1.Job {
 // heapAlloc reads a server's live heap: /debug/pprof/heap with gc=1 runs a
 // collection first, and debug=1 ends with runtime.MemStats as text.
 func heapAlloc(ctx context.Context, client *http.Client, server string) (uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/debug/pprof/heap?gc=1&debug=1", nil)
+	body, err := fetch(ctx, client, server+"/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return 0, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s/debug/pprof/heap answered %d", server, resp.StatusCode)
-	}
-	return parseHeapAlloc(resp.Body)
+	return parseHeapAlloc(bytes.NewReader(body))
 }
 
 // parseHeapAlloc finds "# HeapAlloc = N" in a debug=1 heap profile.

@@ -247,19 +247,32 @@ func waitProxying(ctx context.Context, proxied target) error {
 	}
 }
 
-// reroutedTotal sums apiserver_rerouted_request_total over all labels;
-// upstream's proxy and ours both count under that name.
-func reroutedTotal(ctx context.Context, client *http.Client, server string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/metrics", nil)
+// fetch GETs url and returns the body of a 200 answer; any other answer
+// is an error naming the URL.
+func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s answered %d: %.200s", url, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// reroutedTotal sums apiserver_rerouted_request_total over all labels;
+// upstream's proxy and ours both count under that name.
+func reroutedTotal(ctx context.Context, client *http.Client, server string) (float64, error) {
+	body, err := fetch(ctx, client, server+"/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -280,16 +293,9 @@ func reroutedTotal(ctx context.Context, client *http.Client, server string) (flo
 // saveCPUProfile writes a CPU profile of the server taken over d.
 func saveCPUProfile(ctx context.Context, client *http.Client, server string, d time.Duration, path string) {
 	secs := max(int(d.Seconds()), 1)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
+	data, err := fetch(ctx, client, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs))
 	if err == nil {
-		var resp *http.Response
-		if resp, err = client.Do(req); err == nil {
-			defer resp.Body.Close()
-			var data []byte
-			if data, err = io.ReadAll(resp.Body); err == nil {
-				err = os.WriteFile(path, data, 0o644)
-			}
-		}
+		err = os.WriteFile(path, data, 0o644)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: CPU profile of %s: %v\n", server, err)
