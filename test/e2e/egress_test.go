@@ -190,17 +190,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		addrC := net.JoinHostPort(c.Opts.IP, strconv.Itoa(c.Opts.Port))
 
 		b.Kill() // its lease stays live for up to 30 s: A still routes to it
-		answered := 0
-		for i := 0; i < 20; i++ {
-			resp, body, err := adminGet(a, jobPath+"through-egress", nil)
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			if resp.StatusCode == 200 {
-				answered++
-			} else {
-				ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
-			}
-		}
-		gomega.Expect(answered).To(gomega.Equal(20))
+		gomega.Expect(answered(a, jobPath+"through-egress", 20)).To(gomega.Equal(20))
 
 		// The proxy could not reach B and said so; A went on to C, through the proxy too.
 		log, err := os.ReadFile(proxy.LogPath)
@@ -213,7 +203,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(d.Peers).To(gomega.ContainElement(gomega.And(
 			gomega.HaveField("ID", idB), gomega.HaveField("LastError", gomega.ContainSubstring("egress proxy")))))
-		ginkgo.GinkgoWriter.Printf("tinyproxy on the killed peer: %s\n", strings.Join(grepLines(string(log), "Could not establish a connection to "+addrB), " | "))
+		ginkgo.GinkgoWriter.Printf("tinyproxy on the killed peer: %s\n", strings.Join(harness.LogLines(proxy.LogPath, "Could not establish a connection to "+addrB), " | "))
 	})
 
 	ginkgo.It("refuses a plain http:// HTTPConnect selection at start-up, naming the file and field, where upstream's binary crashes", func(ctx context.Context) {
@@ -242,17 +232,6 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		gomega.Expect(vanilla.Wait(2 * time.Minute)).To(gomega.Succeed())
 		log, _ = os.ReadFile(vanilla.LogPath)
 		gomega.Expect(string(log)).To(gomega.ContainSubstring("nil pointer dereference"), "upstream v1.37.2 crashes on this file")
-		ginkgo.GinkgoWriter.Printf("upstream: %s\n", strings.Join(grepLines(string(log), "panic"), " | "))
+		ginkgo.GinkgoWriter.Printf("upstream: %s\n", strings.Join(harness.LogLines(vanilla.LogPath, "panic"), " | "))
 	})
 })
-
-// grepLines returns the lines of text that contain s.
-func grepLines(text, s string) []string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return out
-}

@@ -115,6 +115,22 @@ func metricSum(s *harness.Server, name string, labels ...string) (float64, error
 	return sum, nil
 }
 
+// answered sends n GETs of path to s and returns how many were answered
+// 200; the others are logged.
+func answered(s *harness.Server, path string, n int) int {
+	ok := 0
+	for i := range n {
+		resp, body, err := adminGet(s, path, nil)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		if resp.StatusCode == http.StatusOK {
+			ok++
+		} else {
+			ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
+		}
+	}
+	return ok
+}
+
 // waitRoute waits until a's table routes batch/v1/jobs to exactly ids.
 func waitRoute(ctx context.Context, a *harness.Server, ids ...string) {
 	gomega.Eventually(ctx, func(g gomega.Gomega) {
@@ -377,17 +393,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		waitRoute(ctx, a, idB, idC)
 
 		b.Kill()
-		answered := 0
-		for i := 0; i < 20; i++ {
-			resp, body, err := adminGet(a, jobPath+"watched", nil)
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			if resp.StatusCode == 200 {
-				answered++
-			} else {
-				ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
-			}
-		}
-		gomega.Expect(answered).To(gomega.Equal(20))
+		gomega.Expect(answered(a, jobPath+"watched", 20)).To(gomega.Equal(20))
 
 		// And with C gone too, a 503 with Retry-After, never a 404.
 		c.Kill()

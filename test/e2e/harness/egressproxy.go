@@ -139,10 +139,15 @@ func (p *EgressProxy) Connects(addr string) (int, error) {
 
 // ConnectLines returns the log lines of CONNECT requests for addr.
 func (p *EgressProxy) ConnectLines(addr string) []string {
-	data, _ := os.ReadFile(p.LogPath)
+	return LogLines(p.LogPath, "CONNECT "+addr+" HTTP/")
+}
+
+// LogLines returns the lines of the file at path that contain s.
+func LogLines(path, s string) []string {
+	data, _ := os.ReadFile(path)
 	var lines []string
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(l, "CONNECT "+addr+" HTTP/") {
+		if strings.Contains(l, s) {
 			lines = append(lines, l)
 		}
 	}
