@@ -16,20 +16,30 @@ GIT_COMMIT   := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unkno
 GIT_SHORT    := $(shell git rev-parse --verify -q --short=12 HEAD 2>/dev/null || echo unknown)
 GIT_TREE     := $(shell if [ -z "$$(git status --porcelain 2>/dev/null)" ]; then echo clean; else echo dirty; fi)
 BUILD_DATE   := $(shell date -u -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s) +%Y-%m-%dT%H:%M:%SZ)
-MAJOR        := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
-MINOR        := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBE_VERSION))))
+# The previous minor release's vanilla kube-apiserver, for the upgrade tests:
+# its own module (hack/previous-release), bumped with
+# hack/pin-kubernetes.sh -C hack/previous-release v1.36.N
+PREVIOUS_VERSION := $(shell cd hack/previous-release && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+
+# major and minor of a version such as v1.37.2+mvp.abc
+major = $(word 1,$(subst ., ,$(patsubst v%,%,$(1))))
+minor = $(word 2,$(subst ., ,$(patsubst v%,%,$(1))))
 
 version_ldflags = -s -w \
   -X k8s.io/component-base/version.gitVersion=$(1) \
-  -X k8s.io/component-base/version.gitMajor=$(MAJOR) \
-  -X k8s.io/component-base/version.gitMinor=$(MINOR) \
+  -X k8s.io/component-base/version.gitMajor=$(call major,$(1)) \
+  -X k8s.io/component-base/version.gitMinor=$(call minor,$(1)) \
   -X k8s.io/component-base/version.gitCommit=$(2) \
   -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE) \
   -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
 OUR_LDFLAGS      := $(call version_ldflags,$(KUBE_VERSION)+mvp.$(GIT_SHORT),$(GIT_COMMIT))
 UPSTREAM_LDFLAGS := $(call version_ldflags,$(KUBE_VERSION),$(KUBE_VERSION))
+PREVIOUS_LDFLAGS := $(call version_ldflags,$(PREVIOUS_VERSION),$(PREVIOUS_VERSION))
 GOBUILD          := $(GO) build -trimpath
+# Tests build with the same flags as the binaries, so the packages of
+# Kubernetes compiled once serve both (without -trimpath they build again).
+GOTEST           := $(GO) test -trimpath
 
 # make image: the repository and tag of the image.
 IMAGE_REPO ?= kube-apiserver
@@ -40,7 +50,7 @@ IMAGES     := $(OUT)/images
 
 all: build
 
-## build: our kube-apiserver plus etcd, kube-controller-manager, kubectl, kubeadm and upstream's vanilla kube-apiserver
+## build: our kube-apiserver plus etcd, kube-controller-manager, kubectl, kubeadm, upstream's vanilla kube-apiserver and the previous release's (kube-apiserver-previous)
 build: kube-apiserver tools
 
 kube-apiserver:
@@ -55,6 +65,7 @@ tools:
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
 	$(GOBUILD) -ldflags '$(UPSTREAM_LDFLAGS)' -o $(BIN)/kubeadm k8s.io/kubernetes/cmd/kubeadm
+	cd hack/previous-release && $(GOBUILD) -ldflags '$(PREVIOUS_LDFLAGS)' -o $(BIN)/kube-apiserver-previous k8s.io/kubernetes/cmd/kube-apiserver
 
 ## image: our binary as a one-layer OCI image, an OCI layout and a docker tarball in _output/images (no daemon, no base image)
 image: kube-apiserver
@@ -66,19 +77,19 @@ image: kube-apiserver
 test: build image test-unit test-packaging test-e2e
 
 test-unit:
-	$(GO) test -count=1 ./pkg/... ./cmd/... ./hack/...
+	$(GOTEST) -count=1 ./pkg/... ./cmd/... ./hack/...
 
 ## test-packaging: skopeo and umoci read the image back, kubeadm renders the recipe, the kind config decodes strictly
 test-packaging: test-deps
-	MVP_BIN_DIR=$(BIN) MVP_IMAGES_DIR=$(IMAGES) MVP_IMAGE_REF=$(IMAGE_REPO):$(IMAGE_TAG) $(GO) test -count=1 -v ./test/packaging/...
-	cd hack/packaging && $(GO) test -count=1 -v ./...
+	MVP_BIN_DIR=$(BIN) MVP_IMAGES_DIR=$(IMAGES) MVP_IMAGE_REF=$(IMAGE_REPO):$(IMAGE_TAG) $(GOTEST) -count=1 -v ./test/packaging/...
+	cd hack/packaging && $(GOTEST) -count=1 -v ./...
 
 ## test-deps: Debian packages the tests run (tinyproxy, socat, skopeo, umoci), installed with apt-get when missing
 test-deps:
 	hack/install-test-deps.sh
 
 test-e2e: test-deps
-	MVP_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -v ./test/e2e/... -ginkgo.no-color
+	MVP_BIN_DIR=$(BIN) $(GOTEST) -count=1 -timeout 40m -v ./test/e2e/... -ginkgo.no-color -ginkgo.v
 
 ## run: the local mixed-version cluster (Ctrl-C stops it)
 run: build

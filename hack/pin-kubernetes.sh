@@ -4,10 +4,23 @@
 # plus the etcd server version it requires, then tidies the module.
 #
 #   hack/pin-kubernetes.sh v1.37.2
+#
+# With -C DIR it pins the module in DIR instead, whose only tool is
+# upstream's kube-apiserver: hack/previous-release, the vanilla server of
+# the previous minor release that the upgrade tests start.
+#
+#   hack/pin-kubernetes.sh -C hack/previous-release v1.36.3
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="$root"
+if [[ "${1:-}" == "-C" ]]; then
+  [[ $# -ge 2 ]] || { echo "usage: $0 [-C DIR] VERSION" >&2; exit 2; }
+  dir="$(cd "$2" && pwd)"
+  shift 2
+fi
 if [[ $# -ne 1 ]]; then
-  echo "usage: $0 VERSION   (for example v1.37.2)" >&2
+  echo "usage: $0 [-C DIR] VERSION   (for example v1.37.2)" >&2
   exit 2
 fi
 version="v${1#v}"
@@ -17,7 +30,7 @@ if [[ ! "$version" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
 fi
 staging_version="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 
-cd "$(dirname "$0")/.."
+cd "$dir"
 
 modfile=$(go mod download -json "k8s.io/kubernetes@${version}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
 if [[ -z "$modfile" || ! -f "$modfile" ]]; then
@@ -41,9 +54,14 @@ go mod edit "${args[@]}"
 # The tools we build from the pinned modules (etcd, upstream's binaries):
 # recorded as go.mod tool directives so that "go build <pkg>" resolves them
 # at exactly these versions.
-go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}" \
-  "k8s.io/kubernetes/cmd/kube-controller-manager@${version}" \
-  ${etcd:+"go.etcd.io/etcd/server/v3@${etcd}"}
+if [[ "$dir" == "$root" ]]; then
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@${version}" \
+    ${etcd:+"go.etcd.io/etcd/server/v3@${etcd}"}
+else
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}"
+  etcd=""
+fi
 go mod tidy
 
 echo "pinned k8s.io/kubernetes ${version}, $(wc -w <<<"$staging") staging modules at ${staging_version}${etcd:+, etcd server ${etcd}}"
