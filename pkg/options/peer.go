@@ -27,6 +27,11 @@ const (
 	FlagProxyClientCertFile = "proxy-client-cert-file"
 	FlagProxyClientKeyFile  = "proxy-client-key-file"
 	FlagRuntimeConfig       = "runtime-config"
+
+	FlagRequestHeaderClientCA    = "requestheader-client-ca-file"
+	FlagRequestHeaderUsername    = "requestheader-username-headers"
+	FlagRequestHeaderGroup       = "requestheader-group-headers"
+	FlagRequestHeaderExtraPrefix = "requestheader-extra-headers-prefix"
 )
 
 // EnvRetention overrides how long a departed server's StorageVersion
@@ -54,8 +59,22 @@ type PeerFlags struct {
 	// RuntimeConfig is --runtime-config as parsed (key -> value).
 	RuntimeConfig map[string]string
 
+	// RequestHeader is this server's --requestheader-* configuration.
+	RequestHeader RequestHeader
+
 	// Retention is the value of $MVP_PEER_RETENTION, empty when unset.
 	Retention string
+}
+
+// RequestHeader is the --requestheader-* configuration: the CA that signs
+// front proxies' client certificates and the headers identity travels in.
+// Peers of one control plane share it, so the proxy sends a caller's
+// identity under the first name of each list.
+type RequestHeader struct {
+	ClientCAFile string
+	// UsernameHeaders, UIDHeaders, GroupHeaders and ExtraPrefixes are the
+	// header names, in flag order.
+	UsernameHeaders, UIDHeaders, GroupHeaders, ExtraPrefixes []string
 }
 
 // Addresses are the upstream serving flags the peer address falls back to.
@@ -79,12 +98,14 @@ type Config struct {
 	// server forwards requests it cannot serve.
 	ProxyEnabled bool
 
+	// CAFile is --peer-ca-file, checked at start-up and reloaded by the
+	// proxy when it changes.
 	CAFile string
-	// CABundle is the PEM content of CAFile, read once at start-up.
-	CABundle []byte
 
 	ProxyClientCertFile string
 	ProxyClientKeyFile  string
+	// RequestHeader names the headers a caller's identity travels in.
+	RequestHeader RequestHeader
 
 	// AdvertiseIP and AdvertisePort are where peers reach this server.
 	AdvertiseIP   net.IP
@@ -143,6 +164,7 @@ func Validate(f PeerFlags) []error {
 			errs = append(errs, fmt.Errorf("--%s enables proxying to peers, which requires --%s and --%s (the client certificate the proxy presents to peers)",
 				FlagPeerCAFile, FlagProxyClientCertFile, FlagProxyClientKeyFile))
 		}
+		errs = append(errs, validateRequestHeader(f.RequestHeader)...)
 	}
 	if f.Retention != "" {
 		if _, err := parseRetention(f.Retention); err != nil {
@@ -169,16 +191,10 @@ func Resolve(f PeerFlags, a Addresses) (*Config, error) {
 		CAFile:              f.CAFile,
 		ProxyClientCertFile: f.ProxyClientCertFile,
 		ProxyClientKeyFile:  f.ProxyClientKeyFile,
+		RequestHeader:       f.RequestHeader,
 	}
 	if !c.Enabled {
 		return c, nil
-	}
-	if c.ProxyEnabled {
-		bundle, err := readCABundle(f.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		c.CABundle = bundle
 	}
 
 	if f.Retention != "" {
@@ -243,6 +259,32 @@ func parseRetention(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("$%s=%s is not a valid retention: must be a duration of at least 1s, such as 10m", EnvRetention, s)
 	}
 	return d, nil
+}
+
+// validateRequestHeader: proxying sends each caller's identity as
+// front-proxy headers, which needs a name for each (the UID header is
+// optional: kubeadm sets none, and peers without one would not read it),
+// and peers must trust the front-proxy CA.
+func validateRequestHeader(r RequestHeader) []error {
+	var errs []error
+	for _, n := range []struct {
+		flag  string
+		names []string
+	}{
+		{FlagRequestHeaderUsername, r.UsernameHeaders},
+		{FlagRequestHeaderGroup, r.GroupHeaders},
+		{FlagRequestHeaderExtraPrefix, r.ExtraPrefixes},
+	} {
+		if len(n.names) == 0 || strings.TrimSpace(n.names[0]) == "" {
+			errs = append(errs, fmt.Errorf("--%s enables proxying to peers, which sends each caller's identity in front-proxy headers named by --%s: it is not set (kubeadm sets X-Remote-User, X-Remote-Group and X-Remote-Extra-)",
+				FlagPeerCAFile, n.flag))
+		}
+	}
+	if r.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("--%s enables proxying to peers, which trust the forwarded identity only from a client certificate signed by --%s: it is not set",
+			FlagPeerCAFile, FlagRequestHeaderClientCA))
+	}
+	return errs
 }
 
 // readCABundle reads the file and checks that it holds at least one PEM

@@ -40,8 +40,16 @@ func TestValidate(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "does-not-exist")
 
 	on := func(f PeerFlags) PeerFlags { f.GateEnabled = true; return f }
+	kubeadmHeaders := RequestHeader{ClientCAFile: "front-proxy-ca.crt", UsernameHeaders: []string{"X-Remote-User"},
+		GroupHeaders: []string{"X-Remote-Group"}, ExtraPrefixes: []string{"X-Remote-Extra-"}}
+	withHeaders := func(f PeerFlags) PeerFlags { f.RequestHeader = kubeadmHeaders; return f }
 	withClient := func(f PeerFlags) PeerFlags {
 		f.ProxyClientCertFile, f.ProxyClientKeyFile = "client.crt", "client.key"
+		return withHeaders(f)
+	}
+	without := func(edit func(*RequestHeader)) PeerFlags {
+		f := on(withClient(PeerFlags{CAFile: caFile}))
+		edit(&f.RequestHeader)
 		return f
 	}
 
@@ -70,9 +78,21 @@ func TestValidate(t *testing.T) {
 		{name: "ca holds a key", flags: on(withClient(PeerFlags{CAFile: keyOnly})), want: []string{`holds a PEM block of type RSA PRIVATE KEY;`}},
 		{name: "ca with trailing junk", flags: on(withClient(PeerFlags{CAFile: trailing})), want: []string{"has data after its last PEM certificate"}},
 		{name: "ca not parseable", flags: on(withClient(PeerFlags{CAFile: badDER})), want: []string{"holds a certificate that does not parse"}},
-		{name: "proxy without client cert", flags: on(PeerFlags{CAFile: caFile, ProxyClientKeyFile: "k"}),
+		{name: "proxy without client cert", flags: on(withHeaders(PeerFlags{CAFile: caFile, ProxyClientKeyFile: "k"})),
 			want: []string{"--peer-ca-file enables proxying to peers, which requires --proxy-client-cert-file and --proxy-client-key-file"}},
-		{name: "proxy without client key", flags: on(PeerFlags{CAFile: caFile, ProxyClientCertFile: "c"}), want: []string{"--proxy-client-key-file"}},
+		{name: "proxy without client key", flags: on(withHeaders(PeerFlags{CAFile: caFile, ProxyClientCertFile: "c"})), want: []string{"--proxy-client-key-file"}},
+		{name: "proxy without a username header", flags: without(func(r *RequestHeader) { r.UsernameHeaders = nil }),
+			want: []string{"front-proxy headers named by --requestheader-username-headers: it is not set"}},
+		{name: "proxy with a blank group header", flags: without(func(r *RequestHeader) { r.GroupHeaders = []string{" "} }),
+			want: []string{"--requestheader-group-headers: it is not set"}},
+		{name: "proxy without an extra prefix", flags: without(func(r *RequestHeader) { r.ExtraPrefixes = nil }),
+			want: []string{"--requestheader-extra-headers-prefix"}},
+		{name: "proxy without the front-proxy CA", flags: without(func(r *RequestHeader) { r.ClientCAFile = "" }),
+			want: []string{"signed by --requestheader-client-ca-file: it is not set"}},
+		{name: "proxy without any request-header flag", flags: without(func(r *RequestHeader) { *r = RequestHeader{} }),
+			want: []string{"--requestheader-username-headers", "--requestheader-group-headers", "--requestheader-extra-headers-prefix", "--requestheader-client-ca-file"}},
+		{name: "no uid header is fine", flags: without(func(r *RequestHeader) { r.UIDHeaders = nil })},
+		{name: "registering without proxying needs no request-header flag", flags: on(PeerFlags{AdvertiseIP: "10.0.0.1"})},
 		{name: "storage version api disabled", flags: on(PeerFlags{RuntimeConfig: map[string]string{"internal.apiserver.k8s.io/v1alpha1": "false"}}),
 			want: []string{"--runtime-config=internal.apiserver.k8s.io/v1alpha1=false conflicts"}},
 		{name: "storageversions resource disabled", flags: on(PeerFlags{RuntimeConfig: map[string]string{"internal.apiserver.k8s.io/v1alpha1/storageversions": "false"}}),
@@ -99,8 +119,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	ca := testCA(t)
-	caFile := writeFile(t, "ca.crt", ca)
+	caFile := writeFile(t, "ca.crt", testCA(t))
 	host := func() (net.IP, error) { return net.ParseIP("192.0.2.7"), nil }
 	noHost := func() (net.IP, error) { return nil, errors.New("no route") }
 
@@ -130,7 +149,8 @@ func TestResolve(t *testing.T) {
 			addrs: Addresses{SecurePort: 6443, HostIP: noHost}, wantErr: "--peer-advertise-ip is not set and the host's default interface has no usable IP"},
 		{name: "no port anywhere", flags: PeerFlags{GateEnabled: true, AdvertiseIP: "10.1.1.1"},
 			addrs: Addresses{SecurePort: 0}, wantErr: "--peer-advertise-port is not set and --secure-port is 0"},
-		{name: "proxy on reads the bundle", flags: PeerFlags{GateEnabled: true, CAFile: caFile, ProxyClientCertFile: "c", ProxyClientKeyFile: "k"},
+		{name: "proxy on", flags: PeerFlags{GateEnabled: true, CAFile: caFile, ProxyClientCertFile: "c", ProxyClientKeyFile: "k", RequestHeader: RequestHeader{
+			ClientCAFile: "fp.crt", UsernameHeaders: []string{"X-User"}, GroupHeaders: []string{"X-Group"}, ExtraPrefixes: []string{"X-Extra-"}}},
 			addrs: Addresses{SecurePort: 6443, HostIP: host}, wantAddr: "192.0.2.7:6443", wantProxy: true, wantEnabled: true},
 		{name: "invalid flags are refused", flags: PeerFlags{GateEnabled: true, AdvertisePort: "70000"},
 			addrs: Addresses{SecurePort: 6443, HostIP: host}, wantErr: "--peer-advertise-port"},
@@ -153,8 +173,8 @@ func TestResolve(t *testing.T) {
 			if c.Enabled != tt.wantEnabled || c.ProxyEnabled != tt.wantProxy {
 				t.Errorf("enabled=%v proxy=%v, want %v %v", c.Enabled, c.ProxyEnabled, tt.wantEnabled, tt.wantProxy)
 			}
-			if tt.wantProxy && string(c.CABundle) != string(ca) {
-				t.Errorf("CA bundle not read")
+			if tt.wantProxy && (c.CAFile != tt.flags.CAFile || c.RequestHeader.UsernameHeaders[0] != "X-User") {
+				t.Errorf("CA file %q, request header %+v not carried over", c.CAFile, c.RequestHeader)
 			}
 		})
 	}

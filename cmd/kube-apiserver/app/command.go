@@ -135,5 +135,20 @@ func peerFlagsOf(s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureG
 		ProxyClientKeyFile:  s.ProxyClientKeyFile,
 		RuntimeConfig:       s.APIEnablement.RuntimeConfig,
 		Retention:           os.Getenv(options.EnvRetention),
+		RequestHeader:       requestHeaderOf(s),
+	}
+}
+
+func requestHeaderOf(s *upstreamoptions.ServerRunOptions) options.RequestHeader {
+	rh := s.Authentication.RequestHeader
+	if rh == nil {
+		return options.RequestHeader{}
+	}
+	return options.RequestHeader{
+		ClientCAFile:    rh.ClientCAFile,
+		UsernameHeaders: rh.UsernameHeaders,
+		UIDHeaders:      rh.UIDHeaders,
+		GroupHeaders:    rh.GroupHeaders,
+		ExtraPrefixes:   rh.ExtraHeaderPrefixes,
 	}
 }

@@ -146,12 +146,14 @@ type DiscoveryPeer struct {
 // PeerDiscovery reads this server's and its peers' local discovery and
 // keeps the merged DiscoverySnapshot up to date.
 type PeerDiscovery struct {
-	self      string
-	table     *PeerTable
-	local     http.Handler // this server's handler, without authentication
-	client    *http.Client // the verified peer transport
-	clock     clock.WithTicker
-	retention time.Duration
+	self   string
+	table  *PeerTable
+	local  http.Handler // this server's handler, without authentication
+	client *http.Client // the verified peer transport
+	// userHeader carries discoveryUser: the front-proxy user header.
+	userHeader string
+	clock      clock.WithTicker
+	retention  time.Duration
 
 	current atomic.Pointer[DiscoverySnapshot]
 	wake    chan struct{}
@@ -170,19 +172,21 @@ type PeerDiscovery struct {
 }
 
 // NewPeerDiscovery builds the controller; local serves this server's own
-// documents in-process and rt reaches peers.
-func NewPeerDiscovery(self string, table *PeerTable, local http.Handler, rt http.RoundTripper, retention time.Duration, clk clock.WithTicker) *PeerDiscovery {
+// documents in-process, rt reaches peers, and userHeader is the
+// front-proxy header peers read the user from.
+func NewPeerDiscovery(self string, table *PeerTable, local http.Handler, rt http.RoundTripper, userHeader string, retention time.Duration, clk clock.WithTicker) *PeerDiscovery {
 	d := &PeerDiscovery{
-		self:      self,
-		table:     table,
-		local:     local,
-		client:    &http.Client{Transport: rt, Timeout: fetchTimeout},
-		clock:     clk,
-		retention: retention,
-		wake:      make(chan struct{}, 1),
-		peers:     map[string]*peerState{},
-		removed:   map[schema.GroupVersion]time.Time{},
-		dirty:     true,
+		self:       self,
+		table:      table,
+		local:      local,
+		client:     &http.Client{Transport: rt, Timeout: fetchTimeout},
+		userHeader: userHeader,
+		clock:      clk,
+		retention:  retention,
+		wake:       make(chan struct{}, 1),
+		peers:      map[string]*peerState{},
+		removed:    map[schema.GroupVersion]time.Time{},
+		dirty:      true,
 	}
 	table.Subscribe(func(*Snapshot) { d.poke() })
 	return d
@@ -289,18 +293,21 @@ func (d *PeerDiscovery) fetchDuePeers(ctx context.Context) {
 }
 
 // fetchPeer reads one peer's documents and records the outcome.
-func (d *PeerDiscovery) fetchPeer(ctx context.Context, id, address string, prev *serverDocs) {
+func (d *PeerDiscovery) fetchPeer(parent context.Context, id, address string, prev *serverDocs) {
 	defer utilruntime.HandleCrash()
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	ctx, cancel := context.WithTimeout(parent, fetchTimeout)
 	defer cancel()
 	get := func(req *http.Request) (*http.Response, error) {
 		req.URL.Scheme, req.URL.Host = "https", address
-		req.Header.Set(headerUser, discoveryUser)
+		req.Header.Set(d.userHeader, discoveryUser)
 		req.Header.Set(HeaderRerouted, "true")
 		req.Header.Set(HeaderPeerProxied, "true")
 		return d.client.Do(req)
 	}
 	docs, changed, err := readDocs(ctx, get, prev)
+	if parent.Err() != nil {
+		return // this server is stopping: not the peer's fault
+	}
 	now := d.clock.Now()
 
 	d.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -29,35 +30,81 @@ func (e *egressError) Error() string {
 
 func (e *egressError) Unwrap() error { return e.err }
 
-// throughEgress wraps the egress selector's dialer so that its failures
-// name the proxy and a dial never takes longer than timeout.
-func throughEgress(dial dialFunc, proxy string, timeout time.Duration) dialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		type dialed struct {
-			conn net.Conn
-			err  error
+// maxPendingEgressDials bounds, per peer address, the dials through the
+// egress proxy that have not returned, those already given up on included.
+// Upstream's CONNECT tunnel cannot be cancelled: a frozen proxy holds each
+// dial's goroutine and socket until it answers or dies. Past this many, a
+// dial fails at once, so a frozen proxy costs a few sockets, not one per
+// request.
+const maxPendingEgressDials = 4
+
+// egressDialer wraps the egress selector's dialer so that its failures
+// name the proxy, a dial never takes longer than timeout, and no more than
+// maxPending dials per address are ever outstanding.
+type egressDialer struct {
+	next       dialFunc
+	proxy      string
+	timeout    time.Duration
+	maxPending int
+
+	mu      sync.Mutex
+	pending map[string]int
+}
+
+func newEgressDialer(next dialFunc, proxy string, timeout time.Duration, maxPending int) *egressDialer {
+	return &egressDialer{next: next, proxy: proxy, timeout: timeout, maxPending: maxPending, pending: map[string]int{}}
+}
+
+// acquire takes one of addr's slots, or reports how many are held.
+func (d *egressDialer) acquire(addr string) (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.pending[addr]
+	if n >= d.maxPending {
+		return n, false
+	}
+	d.pending[addr] = n + 1
+	return n, true
+}
+
+func (d *egressDialer) release(addr string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending[addr]--; d.pending[addr] <= 0 {
+		delete(d.pending, addr)
+	}
+}
+
+func (d *egressDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if n, ok := d.acquire(addr); !ok {
+		return nil, &egressError{proxy: d.proxy, addr: addr,
+			err: fmt.Errorf("%d earlier dials to it through the proxy are still unanswered; none is started until one returns", n)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		defer d.release(addr)
+		c, err := d.next(ctx, network, addr)
+		ch <- dialed{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, &egressError{proxy: d.proxy, addr: addr, err: r.err}
 		}
-		ch := make(chan dialed, 1)
+		return r.conn, nil
+	case <-ctx.Done():
+		// The dial may still finish: its connection is not ours to use.
 		go func() {
-			c, err := dial(ctx, network, addr)
-			ch <- dialed{c, err}
-		}()
-		select {
-		case d := <-ch:
-			if d.err != nil {
-				return nil, &egressError{proxy: proxy, addr: addr, err: d.err}
+			if r := <-ch; r.conn != nil {
+				r.conn.Close()
 			}
-			return d.conn, nil
-		case <-ctx.Done():
-			// The dial may still finish: its connection is not ours to use.
-			go func() {
-				if d := <-ch; d.conn != nil {
-					d.conn.Close()
-				}
-			}()
-			return nil, &egressError{proxy: proxy, addr: addr, err: fmt.Errorf("no tunnel after %s: %w", timeout, ctx.Err())}
-		}
+		}()
+		return nil, &egressError{proxy: d.proxy, addr: addr, err: fmt.Errorf("no tunnel after %s: %w", d.timeout, ctx.Err())}
 	}
 }

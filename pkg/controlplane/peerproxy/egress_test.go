@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +54,7 @@ func TestEgressDialerCarriesProxyingAndDiscovery(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, "https://"+b.Address+"/apis", nil)
-	resp, err := fx.t.discovery.RoundTrip(req)
+	resp, err := fx.t.forDiscovery().RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestEgressDialIsBounded(t *testing.T) {
 		late <- server
 		return client, nil
 	}
-	dial := throughEgress(hanging, testEgressProxy, 50*time.Millisecond)
+	dial := newEgressDialer(hanging, testEgressProxy, 50*time.Millisecond, maxPendingEgressDials).dial
 	start := time.Now()
 	_, err := dial(context.Background(), "tcp", "127.0.0.1:6443")
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
@@ -127,5 +128,53 @@ func TestEgressDialIsBounded(t *testing.T) {
 	server.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := server.Read(make([]byte, 1)); err == nil {
 		t.Error("the late connection was left open")
+	}
+}
+
+// A proxy that never answers holds at most maxPending dials per address,
+// whatever the load: past that, dials fail at once and start nothing.
+func TestEgressFrozenProxyHoldsBoundedDials(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int32
+	frozen := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		started.Add(1)
+		<-release
+		return nil, errors.New("proxy gone")
+	}
+	const maxPending = 3
+	d := newEgressDialer(frozen, testEgressProxy, 20*time.Millisecond, maxPending)
+	before := runtime.NumGoroutine()
+	for i := range 200 {
+		_, err := d.dial(context.Background(), "tcp", "127.0.0.1:6443")
+		var ee *egressError
+		if !errors.As(err, &ee) {
+			t.Fatalf("dial %d: %v, want an egress error", i, err)
+		}
+		if i >= maxPending && !strings.Contains(err.Error(), "3 earlier dials to it through the proxy are still unanswered") {
+			t.Fatalf("dial %d: %v, want it refused at once", i, err)
+		}
+	}
+	if n := started.Load(); n != maxPending {
+		t.Fatalf("%d dials reached the proxy, want %d", n, maxPending)
+	}
+	// Another address has slots of its own.
+	if _, err := d.dial(context.Background(), "tcp", "127.0.0.2:6443"); err == nil || started.Load() != maxPending+1 {
+		t.Fatalf("another peer's dial: %v, %d started", err, started.Load())
+	}
+	if grew := runtime.NumGoroutine() - before; grew > 2*(maxPending+1)+2 {
+		t.Errorf("%d goroutines more after 201 dials, want at most %d", grew, 2*(maxPending+1)+2)
+	}
+	close(release)
+	// Once the proxy answers, the slots free up and dials start again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := d.dial(context.Background(), "tcp", "127.0.0.1:6443")
+		if strings.Contains(err.Error(), "proxy gone") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots never freed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -34,6 +34,8 @@ const (
 	errUnreachable    = "unreachable"
 	errRequestFailure = "request_failed"
 	errEgressProxy    = "egress_proxy"
+	// The peer treated the proxied request as anonymous.
+	errClientCertRefused = "client_certificate_refused"
 )
 
 // filter routes each request: serve here, proxy to a peer, or 503.
@@ -54,7 +56,7 @@ func (m *MixedVersionProxy) WithPeerProxy(next http.Handler) http.Handler {
 		return next
 	}
 	f := &filter{next: next, table: m.table, serializer: m.cfg.Serializer, discovery: m.discovery, discoveryCodecs: newDiscoveryCodecs()}
-	f.proxy = newReverseProxy(m.proxy, f.proxyFailed)
+	f.proxy = newReverseProxy(m.proxy, m.cfg.Proxy.Headers, f.proxyFailed)
 	return f
 }
 
@@ -133,7 +135,13 @@ func classify(err error) (kind, cause string) {
 	var hostErr x509.HostnameError
 	var netErr net.Error
 	var egressErr *egressError
+	var refused *identityRefusedError
+	var unsendable *unsendableError
 	switch {
+	case errors.As(err, &unsendable):
+		return errRequestFailure, "the request cannot be sent to a peer"
+	case errors.As(err, &refused):
+		return errClientCertRefused, "the peer did not accept this server's proxy client certificate"
 	case errors.As(err, &egressErr):
 		// First: its cause may be a timeout, but the proxy is what failed.
 		return errEgressProxy, "the egress proxy (" + egressErr.proxy + ") opened no tunnel to the peer"

@@ -63,17 +63,17 @@ func FuzzForwardHeaders(f *testing.F) {
 		if extraKey != "" {
 			u.Extra = map[string][]string{extraKey: {extraValue}}
 		}
-		setForwardHeaders(h, u)
+		kubeadmHeaders.setForwardHeaders(h, u, nil, "127.0.0.1:1")
 		for k, vs := range h {
 			lk := strings.ToLower(k)
 			if lk == "authorization" || lk == "cookie" || lk == "proxy-authorization" || strings.HasPrefix(lk, "impersonate-") {
 				t.Fatalf("credential header %s survived: %v", k, vs)
 			}
 		}
-		if got := h.Values(headerUser); len(got) != 1 || got[0] != userName {
+		if got := h.Values("X-Remote-User"); len(got) != 1 || got[0] != userName {
 			t.Fatalf("X-Remote-User = %v, want [%q]", got, userName)
 		}
-		if got := h.Values(headerGroup); len(got) != 1 || got[0] != group {
+		if got := h.Values("X-Remote-Group"); len(got) != 1 || got[0] != group {
 			t.Fatalf("X-Remote-Group = %v, want [%q]", got, group)
 		}
 		for k := range h {

@@ -22,13 +22,22 @@ const (
 	HeaderPeerProxied = "X-Kubernetes-Peer-Proxied"
 )
 
-// localOnly makes a loopback client see only what this server itself serves.
+// localOnly makes a loopback client see only what this server itself
+// serves. Until every path is installed, a group/version this server does
+// not serve answers 503 with Retry-After: 5 instead of 404, and client-go
+// would sleep those 5 s before asking again, holding readiness back (our
+// read runs before it); without the header the read fails at once and is
+// retried within 100 ms.
 type localOnly struct{ next http.RoundTripper }
 
 func (l localOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set(HeaderRerouted, "true")
-	return l.next.RoundTrip(r)
+	resp, err := l.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+		resp.Header.Del("Retry-After")
+	}
+	return resp, err
 }
 
 // LocalDiscoveryClient is a discovery client for this server's own API,

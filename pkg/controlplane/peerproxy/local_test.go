@@ -1,9 +1,14 @@
 package peerproxy
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	appsv1beta2 "k8s.io/api/apps/v1beta2"
@@ -15,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	endpointsdiscovery "k8s.io/apiserver/pkg/endpoints/discovery"
+	"k8s.io/client-go/rest"
 )
 
 func testScheme() *runtime.Scheme {
@@ -94,4 +100,31 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// While a server installs its paths, a group/version it does not serve
+// answers 503 with Retry-After: 5. The local read must fail at once (to be
+// retried by its caller), not sleep 5 s inside client-go.
+func TestLocalDiscoveryDoesNotWaitOutRetryAfter(t *testing.T) {
+	var rerouted atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rerouted.Store(r.Header.Get(HeaderRerouted) == "true")
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}`)
+	}))
+	defer srv.Close()
+	dc, err := LocalDiscoveryClient(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = LocalResourceLists(dc, []*runtime.Scheme{testScheme()})
+	if took := time.Since(start); err == nil || took > 2*time.Second {
+		t.Fatalf("read took %s with error %v; want an error at once", took, err)
+	}
+	if !rerouted.Load() {
+		t.Error("the read was not marked as rerouted: a peer could have answered it")
+	}
 }

@@ -1,6 +1,7 @@
 package peerproxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/klog/v2"
 )
 
 // peerServerName is the name peers' serving certificates are verified
@@ -39,10 +40,14 @@ const (
 
 // ProxyConfig is how this server reaches its peers.
 type ProxyConfig struct {
-	// CABundle verifies peers' serving certificates (PEM).
-	CABundle []byte
-	// ClientCertFile/ClientKeyFile: the front-proxy client certificate.
+	// CAFile is --peer-ca-file: the bundle that verifies peers' serving
+	// certificates (PEM), reloaded when it changes.
+	CAFile string
+	// ClientCertFile/ClientKeyFile: the front-proxy client certificate,
+	// reloaded when it changes.
 	ClientCertFile, ClientKeyFile string
+	// Headers name the front-proxy headers a caller's identity travels in.
+	Headers FrontProxyHeaders
 	// DialContext dials peers: the egress selector's controlplane dialer,
 	// or nil to dial directly. Proxied requests and discovery fetches
 	// both go through it.
@@ -51,36 +56,59 @@ type ProxyConfig struct {
 	EgressProxy string
 }
 
-// transports are built once: one HTTP/2 transport for ordinary requests,
-// one HTTP/1.1 transport for protocol upgrades (exec, attach, port-forward),
-// and one HTTP/2 transport of its own for discovery fetches, so that a
-// large proxied response never holds up a fetch on a shared connection.
+// transports are the connections to peers: one HTTP/2 transport for
+// ordinary requests, one HTTP/1.1 transport for protocol upgrades (exec,
+// attach, port-forward), and one HTTP/2 transport of its own for discovery
+// fetches, so that a large proxied response never holds up a fetch on a
+// shared connection. All three are built anew when a certificate is
+// reloaded: no request after a reload goes out on an older connection.
 type transports struct {
-	h2, h1, discovery http.RoundTripper
+	creds   *credentials
+	dial    dialFunc
+	current atomic.Pointer[roundTrippers]
+}
+
+type roundTrippers struct {
+	h2, h1, discovery *http.Transport
 }
 
 func newTransports(cfg ProxyConfig) (*transports, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(cfg.CABundle) {
-		return nil, errors.New("peer CA bundle holds no certificate")
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("loading the proxy client certificate: %w", err)
-	}
-	tlsConfig := &tls.Config{
-		RootCAs:      pool,
-		Certificates: []tls.Certificate{cert},
-		ServerName:   peerServerName,
-		MinVersion:   tls.VersionTLS12,
-	}
-	dial := (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t := &transports{dial: (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext}
 	if cfg.DialContext != nil {
-		dial = throughEgress(cfg.DialContext, cfg.EgressProxy, egressDialTimeout)
+		t.dial = newEgressDialer(cfg.DialContext, cfg.EgressProxy, egressDialTimeout, maxPendingEgressDials).dial
 	}
+	creds, err := newCredentials(cfg.CAFile, cfg.ClientCertFile, cfg.ClientKeyFile, t.rebuild)
+	if err != nil {
+		return nil, err
+	}
+	t.creds = creds
+	rts, err := t.build()
+	if err != nil {
+		return nil, err
+	}
+	t.current.Store(rts)
+	return t, nil
+}
+
+// rebuild swaps in new transports after a certificate reload; requests
+// under way finish on the old ones, whose idle connections close now.
+func (t *transports) rebuild() {
+	rts, err := t.build()
+	if err != nil {
+		klog.ErrorS(err, "Rebuilding the peer transports after a certificate reload; keeping the previous ones")
+		return
+	}
+	if old := t.current.Swap(rts); old != nil {
+		for _, o := range []*http.Transport{old.h2, old.h1, old.discovery} {
+			o.CloseIdleConnections()
+		}
+	}
+}
+
+func (t *transports) build() (*roundTrippers, error) {
 	newBase := func(tc *tls.Config) *http.Transport {
 		return &http.Transport{
-			DialContext:         dial,
+			DialContext:         t.dial,
 			TLSClientConfig:     tc,
 			TLSHandshakeTimeout: tlsTimeout,
 			MaxIdleConnsPerHost: 64,
@@ -90,14 +118,14 @@ func newTransports(cfg ProxyConfig) (*transports, error) {
 		}
 	}
 	newH2 := func() (*http.Transport, error) {
-		t := newBase(tlsConfig.Clone())
-		t2, err := http2.ConfigureTransports(t)
+		h := newBase(t.creds.tlsConfig())
+		h2, err := http2.ConfigureTransports(h)
 		if err != nil {
 			return nil, err
 		}
-		t2.ReadIdleTimeout = pingAfter
-		t2.PingTimeout = pingTimeout
-		return t, nil
+		h2.ReadIdleTimeout = pingAfter
+		h2.PingTimeout = pingTimeout
+		return h, nil
 	}
 	h2, err := newH2()
 	if err != nil {
@@ -107,11 +135,19 @@ func newTransports(cfg ProxyConfig) (*transports, error) {
 	if err != nil {
 		return nil, err
 	}
-	h1TLS := tlsConfig.Clone()
+	h1TLS := t.creds.tlsConfig()
 	h1TLS.NextProtos = []string{"http/1.1"}
-	h1 := newBase(h1TLS)
-	return &transports{h2: h2, h1: h1, discovery: disc}, nil
+	return &roundTrippers{h2: h2, h1: newBase(h1TLS), discovery: disc}, nil
 }
+
+// forDiscovery is the round-tripper discovery fetches use.
+func (t *transports) forDiscovery() http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) { return t.current.Load().discovery.RoundTrip(r) })
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // attemptKey carries the route's peers and the attempt record through the
 // reverse proxy to the failover round-tripper.
@@ -129,9 +165,12 @@ type attempt struct {
 
 // failover sends a request to the route's peers in turn: healthy ones
 // first, starting at a random one so load spreads. It moves on when a
-// peer could not be reached (dial, TLS, refused), and, for GET and HEAD,
-// on any transport failure before a response. A request whose body
-// reached a peer, or a write that may have arrived, is never sent again.
+// peer could not be reached (dial, TLS, refused) or did not accept this
+// server's client certificate, and, for GET and HEAD, on any transport
+// failure before a response. A request whose body reached a peer, or a
+// write that may have arrived, is never sent again. Only a peer's own
+// faults put it in backoff: not the caller going away, not the request's
+// deadline, not a request that cannot be sent at all.
 type failover struct {
 	t      *transports
 	health *health
@@ -142,9 +181,9 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	if a == nil {
 		return nil, errors.New("peer proxy: request without a route")
 	}
-	rt := f.t.h2
-	if isUpgrade(req) {
-		rt = f.t.h1
+	if bad := invalidHeader(req.Header); bad != "" {
+		a.lastErr = &unsendableError{what: bad}
+		return nil, a.lastErr
 	}
 	var body *countingBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -155,6 +194,11 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := req.Context().Err(); err != nil {
 			return nil, err
 		}
+		rts := f.t.current.Load()
+		rt := rts.h2
+		if isUpgrade(req) {
+			rt = rts.h1
+		}
 		// A shallow copy with its own URL: the reverse proxy's outgoing
 		// request is already private to this call, headers included.
 		out := req.WithContext(req.Context())
@@ -164,11 +208,16 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		a.tried = append(a.tried, p.ID)
 		resp, err := rt.RoundTrip(out)
 		if err == nil {
-			f.health.succeeded(p.ID)
-			a.served = p.ID
-			return resp, nil
+			if resp, err = f.checkIdentityAccepted(req, resp); err == nil {
+				f.health.succeeded(p.ID)
+				a.served = p.ID
+				return resp, nil
+			}
 		}
 		a.lastErr = fmt.Errorf("peer %s at %s: %w", p.ID, p.Address, err)
+		if req.Context().Err() != nil {
+			return nil, a.lastErr // the caller left, or its deadline passed
+		}
 		f.health.failed(p.ID, err)
 		if body != nil && body.n.Load() > 0 {
 			return nil, a.lastErr // the body reached a peer: never resend it
@@ -183,6 +232,52 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, a.lastErr
 }
 
+// checkIdentityAccepted turns a peer's answer into an error when the peer
+// did not take the front-proxy identity: a 401, or a 403 for
+// system:anonymous, for a caller who is someone else. That is what a peer
+// answers when it does not trust this server's client certificate (a
+// rotated front-proxy CA, say); the request did nothing there.
+func (f *failover) checkIdentityAccepted(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		return resp, nil
+	}
+	if u, ok := request.UserFrom(req.Context()); !ok || u.GetName() == user.Anonymous {
+		return resp, nil
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		head := make([]byte, 4<<10)
+		n, _ := io.ReadFull(resp.Body, head)
+		head = head[:n]
+		if !bytes.Contains(head, []byte(user.Anonymous)) {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+			return resp, nil // a real user's own 403
+		}
+	}
+	resp.Body.Close()
+	return nil, &identityRefusedError{code: resp.StatusCode, clientCert: f.t.creds.clientCertName()}
+}
+
+// identityRefusedError: the peer treated the request as anonymous.
+type identityRefusedError struct {
+	code       int
+	clientCert string
+}
+
+func (e *identityRefusedError) Error() string {
+	return fmt.Sprintf("answered %d as if for system:anonymous: it did not accept this server's proxy client certificate (%s); its --requestheader-client-ca-file must hold the issuer and --requestheader-allowed-names the subject's CN",
+		e.code, e.clientCert)
+}
+
+// unsendableError: the request cannot be sent to any peer as it is.
+type unsendableError struct{ what string }
+
+func (e *unsendableError) Error() string {
+	return "the request cannot be forwarded: " + e.what + " is not valid in an HTTP request"
+}
+
 // unreachable: the request certainly did not reach the peer's handler.
 func unreachable(err error) bool {
 	var opErr *net.OpError
@@ -194,7 +289,8 @@ func unreachable(err error) bool {
 	var hostErr x509.HostnameError
 	var recordErr tls.RecordHeaderError
 	var egressErr *egressError
-	if errors.As(err, &egressErr) {
+	var refused *identityRefusedError
+	if errors.As(err, &egressErr) || errors.As(err, &refused) {
 		return true
 	}
 	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr) {
@@ -228,56 +324,18 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // same body must go to the next peer. The server closes the original.
 func (c *countingBody) Close() error { return nil }
 
-// Front-proxy headers: the only way the caller's identity travels to a peer.
-const (
-	headerUser   = "X-Remote-User"
-	headerUID    = "X-Remote-Uid"
-	headerGroup  = "X-Remote-Group"
-	headerExtra  = "X-Remote-Extra-"
-	remotePrefix = "X-Remote-"
-)
-
-// setForwardHeaders strips every credential the caller sent and adds the
-// authenticated user as front-proxy headers, plus both reroute markers.
-func setForwardHeaders(h http.Header, u user.Info) {
-	for k := range h {
-		lk := strings.ToLower(k)
-		if lk == "authorization" || lk == "cookie" || lk == "proxy-authorization" ||
-			strings.HasPrefix(lk, "impersonate-") || strings.HasPrefix(lk, strings.ToLower(remotePrefix)) {
-			delete(h, k)
-		}
-	}
-	if u != nil {
-		h.Set(headerUser, u.GetName())
-		if uid := u.GetUID(); uid != "" {
-			h.Set(headerUID, uid)
-		}
-		for _, g := range u.GetGroups() {
-			h.Add(headerGroup, g)
-		}
-		for k, vs := range u.GetExtra() {
-			name := headerExtra + url.PathEscape(k)
-			for _, v := range vs {
-				h.Add(name, v)
-			}
-		}
-	}
-	h.Set(HeaderRerouted, "true")
-	h.Set(HeaderPeerProxied, "true")
-}
-
 // newReverseProxy relays requests through failover, streaming both ways.
 // A response of unknown length (watch, a streamed LIST) is flushed on every
 // write, so events arrive as they happen; one of known length goes out as
 // the server's buffer fills and at its end, so a small object leaves in one
 // write instead of three (headers, body, end of stream).
-func newReverseProxy(f *failover, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
+func newReverseProxy(f *failover, headers FrontProxyHeaders, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "https"
 			pr.Out.URL.Host = "peer" // replaced per attempt
 			u, _ := request.UserFrom(pr.In.Context())
-			setForwardHeaders(pr.Out.Header, u)
+			headers.setForwardHeaders(pr.Out.Header, u, pr.In.Header.Values(headerXForwardedFor), pr.In.RemoteAddr)
 		},
 		Transport:    f,
 		ErrorHandler: onError,

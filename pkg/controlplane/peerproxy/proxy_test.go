@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -39,8 +40,7 @@ func newProxyFixture(t *testing.T, configure ...func(*ProxyConfig)) *proxyFixtur
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := os.ReadFile(pki.CAFile)
-	cfg := ProxyConfig{CABundle: ca, ClientCertFile: pki.ProxyClientCert, ClientKeyFile: pki.ProxyClientKey}
+	cfg := ProxyConfig{CAFile: pki.CAFile, ClientCertFile: pki.ProxyClientCert, ClientKeyFile: pki.ProxyClientKey, Headers: kubeadmHeaders}
 	for _, c := range configure {
 		c(&cfg)
 	}
@@ -51,7 +51,7 @@ func newProxyFixture(t *testing.T, configure ...func(*ProxyConfig)) *proxyFixtur
 	h := newHealth(clock.RealClock{})
 	h.start = func(int) int { return 0 } // peers in the order given
 	fx := &proxyFixture{pki: pki, t: tr, f: &failover{t: tr, health: h}, errs: make(chan error, 10)}
-	fx.rp = newReverseProxy(fx.f, func(w http.ResponseWriter, r *http.Request, err error) {
+	fx.rp = newReverseProxy(fx.f, cfg.Headers, func(w http.ResponseWriter, r *http.Request, err error) {
 		fx.errs <- err
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
@@ -320,5 +320,100 @@ func TestProxyNeverCutsShortASlowLivePeer(t *testing.T) {
 	fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, p)
 	if rec.Code != 200 || rec.Body.String() != "late but fine" {
 		t.Fatalf("a slow peer was cut short: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// A caller that gives up, or whose deadline passes, is not the peer's
+// fault: the peer stays healthy and keeps no error.
+func TestProxyCallerGivingUpIsNotThePeersFault(t *testing.T) {
+	fx := newProxyFixture(t)
+	release := make(chan struct{})
+	defer close(release)
+	p := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	for _, give := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"canceled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}},
+	} {
+		ctx, cancel := give.ctx()
+		req := httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil).WithContext(ctx)
+		fx.serve(httptest.NewRecorder(), req, alice, p)
+		cancel()
+		if healthy, lastErr, _ := fx.f.health.state("b"); !healthy || lastErr != "" {
+			t.Errorf("%s: peer healthy=%v lastErr=%q", give.name, healthy, lastErr)
+		}
+	}
+}
+
+// A request no peer could receive (an extra value with a line break) is
+// refused before any peer is tried, and no peer is blamed.
+func TestProxyRefusesAnUnsendableRequestWithoutBlamingPeers(t *testing.T) {
+	fx := newProxyFixture(t)
+	var reached atomic.Int32
+	p := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	bad := &user.DefaultInfo{Name: "x", Extra: map[string][]string{"note": {"a\r\nX-Remote-Group: system:masters"}}}
+	rec := httptest.NewRecorder()
+	a := fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), bad, p)
+	if rec.Code != http.StatusServiceUnavailable || reached.Load() != 0 || len(a.tried) != 0 {
+		t.Fatalf("answer %d, peer reached %d times, tried %v", rec.Code, reached.Load(), a.tried)
+	}
+	err := <-fx.errs
+	var unsendable *unsendableError
+	if !errors.As(err, &unsendable) || !strings.Contains(err.Error(), "X-Remote-Extra-Note") {
+		t.Fatalf("error %v", err)
+	}
+	if healthy, lastErr, _ := fx.f.health.state("b"); !healthy || lastErr != "" {
+		t.Errorf("peer healthy=%v lastErr=%q", healthy, lastErr)
+	}
+}
+
+// A peer that answers as if for system:anonymous did not accept this
+// server's client certificate: the next peer is tried, and the error names
+// the certificate. A real user's own 403 is relayed as it is.
+func TestProxyPeerIgnoringTheIdentityIsNamed(t *testing.T) {
+	fx := newProxyFixture(t)
+	anonymous := fx.peer(t, "rotated", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"kind":"Status","message":"jobs.batch is forbidden: User \"system:anonymous\" cannot list resource \"jobs\""}`)
+	}))
+	good := fx.peer(t, "good", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	rec := httptest.NewRecorder()
+	a := fx.serve(rec, httptest.NewRequest(http.MethodPost, "https://a/apis/batch/v1/namespaces/x/jobs", nil), alice, anonymous, good)
+	if rec.Code != 200 || a.served != "good" {
+		t.Fatalf("answer %d served by %q (tried %v)", rec.Code, a.served, a.tried)
+	}
+	unauthorized := fx.peer(t, "401", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+	rec = httptest.NewRecorder()
+	fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, unauthorized)
+	err := <-fx.errs
+	if kind, _ := classify(err); kind != errClientCertRefused || rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("answer %d, error %v classified %s", rec.Code, err, kind)
+	}
+	if !strings.Contains(err.Error(), `subject "CN=front-proxy-client"`) || !strings.Contains(err.Error(), "--requestheader-client-ca-file") {
+		t.Errorf("error does not name the certificate and the flag: %v", err)
+	}
+
+	denied := `{"kind":"Status","message":"jobs.batch is forbidden: User \"alice\" cannot list resource \"jobs\""}`
+	own := fx.peer(t, "own", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, denied)
+	}))
+	rec = httptest.NewRecorder()
+	fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, own)
+	if rec.Code != http.StatusForbidden || rec.Body.String() != denied {
+		t.Fatalf("a real 403 was not relayed as it is: %d %q", rec.Code, rec.Body.String())
 	}
 }
