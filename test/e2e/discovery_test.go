@@ -243,6 +243,9 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 				_, err = cb.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 				g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "namespace still there: %v", err)
 			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(gomega.Succeed())
+			// It did so as kubeadm runs it: with its own ServiceAccount's token.
+			_, err = cb.CoreV1().ServiceAccounts(metav1.NamespaceSystem).Get(ctx, "namespace-controller", metav1.GetOptions{})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "the namespace controller's ServiceAccount")
 		})
 
 		ginkgo.It("garbage-collects a ConfigMap whose Job owner never existed and keeps one owned by a live Job", func(ctx context.Context) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,17 @@ import (
 
 // writeEgressConfig writes an EgressSelectorConfiguration with one
 // controlplane selection (its connection given as YAML) under dir.
+// freezeLoad is how long the frozen-proxy spec keeps load on A:
+// $MVP_E2E_FREEZE_LOAD (a Go duration), 5m by default.
+func freezeLoad() time.Duration {
+	if v := os.Getenv("MVP_E2E_FREEZE_LOAD"); v != "" {
+		d, err := time.ParseDuration(v)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "MVP_E2E_FREEZE_LOAD=%s", v)
+		return d
+	}
+	return 5 * time.Minute
+}
+
 func writeEgressConfig(dir, name, connection string) string {
 	path := filepath.Join(dir, name)
 	data := "apiVersion: apiserver.k8s.io/v1beta1\nkind: EgressSelectorConfiguration\negressSelections:\n- name: controlplane\n  connection:\n" + connection
@@ -178,6 +190,123 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		gomega.Expect(a.PID()).To(gomega.Equal(pid))
 		ginkgo.GinkgoWriter.Printf("egress proxy back: proxied 200 after %s, discovery fresh after %s\n",
 			proxied.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	})
+
+	ginkgo.It("holds goroutines and file descriptors flat under steady load while the egress proxy is frozen (SIGSTOP), and recovers", func(ctx context.Context) {
+		load := freezeLoad()
+		// One client for all requests: a client per request would leave A a
+		// connection per request, and that is not what is measured.
+		client := a.HTTPClient()
+		samples := func() (goroutines, fds int) {
+			code, body, err := do(client, a.URL+"/debug/pprof/goroutine?debug=1", nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(code).To(gomega.Equal(200), body)
+			_, err = fmt.Sscanf(body, "goroutine profile: total %d", &goroutines)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "%.80s", body)
+			entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", a.PID()))
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			return goroutines, len(entries)
+		}
+		g0, f0 := samples()
+		gomega.Expect(proxy.Freeze()).To(gomega.Succeed())
+		thawed := false
+		defer func() {
+			if !thawed {
+				_ = proxy.Thaw()
+			}
+		}()
+
+		// 10 GETs a second through A, each answered on its own; a sample of
+		// A's goroutines and descriptors every 10s.
+		type answer struct {
+			code    int
+			latency time.Duration
+		}
+		answers := make(chan answer, 10000)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer ginkgo.GinkgoRecover()
+			defer close(done)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					go func() {
+						start := time.Now()
+						code, _, err := do(client, a.URL+jobPath+"through-egress", nil)
+						if err != nil {
+							code = 0
+						}
+						answers <- answer{code, time.Since(start)}
+					}()
+				}
+			}
+		}()
+		type sample struct {
+			at              time.Duration
+			goroutines, fds int
+		}
+		var series []sample
+		start := time.Now()
+		for time.Since(start) < load {
+			select {
+			case <-ctx.Done():
+				ginkgo.Fail("interrupted")
+			case <-time.After(10 * time.Second):
+			}
+			g, f := samples()
+			series = append(series, sample{time.Since(start).Round(time.Second), g, f})
+		}
+		close(stop)
+		<-done
+
+		codes := map[int]int{}
+		var slowest time.Duration
+		var latencies []time.Duration
+		n := 0
+		// Every request sent gets its answer, none past the proxy's bound.
+		for collected := false; !collected; {
+			select {
+			case ans := <-answers:
+				codes[ans.code]++
+				slowest = max(slowest, ans.latency)
+				latencies = append(latencies, ans.latency)
+				n++
+			case <-time.After(15 * time.Second):
+				collected = true
+			}
+		}
+		slices.Sort(latencies)
+		ginkgo.GinkgoWriter.Printf("egress proxy frozen for %s under load: %d requests, answers by code %v, latency p50 %s p99 %s max %s\n", load, n, codes,
+			latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*99/100].Round(time.Millisecond), slowest.Round(time.Millisecond))
+		ginkgo.GinkgoWriter.Printf("A before the freeze: %d goroutines, %d open fds; every 10s:\n", g0, f0)
+		for _, s := range series {
+			ginkgo.GinkgoWriter.Printf("  %5s  goroutines %d  fds %d\n", s.at, s.goroutines, s.fds)
+		}
+		gomega.Expect(codes[0]).To(gomega.BeZero(), "requests without an answer")
+		gomega.Expect(codes[503]).To(gomega.BeNumerically(">", n/2), "answers while frozen")
+		gomega.Expect(slowest).To(gomega.BeNumerically("<", 10*time.Second))
+		// Flat: after the first sample (the bounded dials are taken by
+		// then), neither count grows with the requests sent.
+		base := series[0]
+		for _, s := range series[1:] {
+			gomega.Expect(s.goroutines-base.goroutines).To(gomega.BeNumerically("<=", 40), "goroutines at %s", s.at)
+			gomega.Expect(s.fds-base.fds).To(gomega.BeNumerically("<=", 10), "fds at %s", s.at)
+		}
+
+		gomega.Expect(proxy.Thaw()).To(gomega.Succeed())
+		thawed = true
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, jobPath+"through-egress", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
+		g1, f1 := samples()
+		ginkgo.GinkgoWriter.Printf("after the thaw, proxying again: %d goroutines, %d open fds\n", g1, f1)
 	})
 
 	ginkgo.It("fails over through the proxy to another peer when the proxy cannot reach a killed one: 20 of 20 answered", func(ctx context.Context) {

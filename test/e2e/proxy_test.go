@@ -3,13 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -43,20 +40,14 @@ func newJob(name string) *batchv1.Job {
 
 // rawGet sends a GET to s as the holder of certFile/keyFile with extra headers.
 func rawGet(s *harness.Server, certFile, keyFile, path string, headers map[string]string) (*http.Response, []byte, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(cluster.PKI.CAFile)
-	pool.AppendCertsFromPEM(ca)
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
-	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.Do(req)
+	resp, err := tlsClient("", certFile, keyFile, cluster.PKI.CAFile).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -142,4 +143,53 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] start-up", ginkgo.Label(lab
 		ginkgo.Entry("the StorageVersion API disabled with the gate on", "--runtime-config=internal.apiserver.k8s.io/v1alpha1=false conflicts",
 			"--feature-gates=UnknownVersionInteroperabilityProxy=true", "--runtime-config=internal.apiserver.k8s.io/v1alpha1=false"),
 	)
+})
+
+// startupTime launches a server with o, returns how long it took until
+// /readyz answered ok, and stops it gracefully.
+func startupTime(ctx context.Context, o harness.ServerOptions) time.Duration {
+	start := time.Now()
+	s, err := cluster.LaunchServer(o)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	err = s.WaitReady(ctx, 2*time.Minute)
+	took := time.Since(start)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	gomega.Expect(s.Stop(time.Minute)).To(gomega.Succeed())
+	return took
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] start-up time", ginkgo.Label(labelHarness), func() {
+	ginkgo.It("restarts ready within 1.2x vanilla v1.37.2's time, measured in the same cluster", func(ctx context.Context) {
+		peer, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "su-peer", IP: "127.0.0.24"})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		defer peer.Stop(30 * time.Second)
+		port := func(ip string) int {
+			l, err := net.Listen("tcp", ip+":0")
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			defer l.Close()
+			return l.Addr().(*net.TCPAddr).Port
+		}
+		ours := harness.ServerOptions{Name: "su-ours", IP: "127.0.0.25", Port: port("127.0.0.25")}
+		vanilla := harness.ServerOptions{Name: "su-vanilla", IP: "127.0.0.26", Port: port("127.0.0.26"),
+			Binary: filepath.Join(binDir, "kube-apiserver-upstream")}
+		// A first start of each registers its identity; the restarts that
+		// follow, taking turns, are what is measured.
+		startupTime(ctx, ours)
+		startupTime(ctx, vanilla)
+		var o, v []time.Duration
+		for range 3 {
+			o = append(o, startupTime(ctx, ours))
+			v = append(v, startupTime(ctx, vanilla))
+		}
+		ratio := float64(median(o)) / float64(median(v))
+		ginkgo.GinkgoWriter.Printf("start to /readyz ok, restarts: ours %v (median %v), vanilla v1.37.2 %v (median %v), ratio %.2f\n",
+			o, median(o), v, median(v), ratio)
+		gomega.Expect(ratio).To(gomega.BeNumerically("<=", 1.2))
+	})
 })

@@ -9,7 +9,11 @@ import (
 // StartControllerManager runs upstream's kube-controller-manager from
 // binDir (built from the pinned module) against server s only, with the
 // given controllers (e.g. "namespace", "garbagecollector"). It serves
-// nothing and takes no leader lease; its files go under dir.
+// nothing and takes no leader lease; its files go under dir. As kubeadm
+// runs it, each controller uses its own ServiceAccount's tokens
+// (--use-service-account-credentials), so its requests carry the token's
+// extras; the kubeconfig's admin only creates those ServiceAccounts and
+// requests their tokens.
 func StartControllerManager(binDir, dir, name string, s *Server, controllers ...string) (*Process, error) {
 	kubeconfig, err := s.Kubeconfig(dir)
 	if err != nil {
@@ -23,7 +27,7 @@ func StartControllerManager(binDir, dir, name string, s *Server, controllers ...
 		"--controllers=" + strings.Join(controllers, ","),
 		"--leader-elect=false",
 		"--secure-port=0",
-		"--use-service-account-credentials=false",
+		"--use-service-account-credentials=true",
 		"--v=2",
 	}
 	return startProcess(name, filepath.Join(dir, name+".log"), "", nil, args)

@@ -128,6 +128,13 @@ func (p *EgressProxy) StopProxy() error {
 	return p.tiny.Stop(10 * time.Second)
 }
 
+// Freeze stops tinyproxy with SIGSTOP: socat still accepts and forwards,
+// the kernel still queues connections, and no CONNECT is ever answered.
+func (p *EgressProxy) Freeze() error { return p.tiny.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen tinyproxy.
+func (p *EgressProxy) Thaw() error { return p.tiny.Signal(syscall.SIGCONT) }
+
 // Connects counts the CONNECT requests for addr in tinyproxy's log.
 func (p *EgressProxy) Connects(addr string) (int, error) {
 	data, err := os.ReadFile(p.LogPath)

@@ -55,7 +55,7 @@ func NewPKI(dir string) (*PKI, error) {
 	if p.frontProxy, p.FrontProxyCAFile, err = newAuthority(dir, "front-proxy-ca", "mvp-local-front-proxy-ca"); err != nil {
 		return nil, err
 	}
-	if p.ProxyClientCert, p.ProxyClientKey, err = p.frontProxy.issue(dir, "front-proxy-client", pkix.Name{CommonName: "front-proxy-client"}, nil, nil, x509.ExtKeyUsageClientAuth); err != nil {
+	if p.ProxyClientCert, p.ProxyClientKey, err = p.frontProxy.proxyClient(dir, "front-proxy-client"); err != nil {
 		return nil, err
 	}
 	if p.AdminCert, p.AdminKey, err = p.IssueClient("admin", "kubernetes-admin", "system:masters"); err != nil {
@@ -73,11 +73,13 @@ func NewPKI(dir string) (*PKI, error) {
 	return p, keyutil.WriteKey(p.SAKey, keyPEM)
 }
 
+// servingNames are the DNS names of every kube-apiserver's certificate.
+var servingNames = []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"}
+
 // IssueServing writes a serving certificate for a kube-apiserver reachable
 // at ips, valid for the names peers and clients use.
 func (p *PKI) IssueServing(name string, ips ...net.IP) (certFile, keyFile string, err error) {
-	dns := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"}
-	return p.ca.issue(p.Dir, name, pkix.Name{CommonName: name}, dns, ips, x509.ExtKeyUsageServerAuth)
+	return p.ca.serving(p.Dir, name, ips)
 }
 
 // IssueClient writes a client certificate for user in groups.
@@ -89,6 +91,59 @@ func (p *PKI) IssueClient(name, user string, groups ...string) (certFile, keyFil
 func (p *PKI) OtherCA(name string) (string, error) {
 	_, file, err := newAuthority(p.Dir, name, "mvp-unrelated-"+name)
 	return file, err
+}
+
+// CA is a certificate authority of its own, for rotations: a new
+// front-proxy or serving CA that replaces the cluster's on disk.
+type CA struct {
+	File string // its certificate (PEM)
+	dir  string
+	a    authority
+}
+
+// NewCA writes a new CA named name under the PKI's directory.
+func (p *PKI) NewCA(name string) (*CA, error) {
+	a, file, err := newAuthority(p.Dir, name, "mvp-"+name)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{File: file, dir: p.Dir, a: a}, nil
+}
+
+// IssueServing writes a kube-apiserver serving certificate signed by c.
+func (c *CA) IssueServing(name string, ips ...net.IP) (certFile, keyFile string, err error) {
+	return c.a.serving(c.dir, name, ips)
+}
+
+// IssueProxyClient writes a front-proxy client certificate signed by c.
+func (c *CA) IssueProxyClient(name string) (certFile, keyFile string, err error) {
+	return c.a.proxyClient(c.dir, name)
+}
+
+// serving issues a kube-apiserver serving certificate for the names peers
+// and clients use and for ips.
+func (a authority) serving(dir, name string, ips []net.IP) (string, string, error) {
+	return a.issue(dir, name, pkix.Name{CommonName: name}, servingNames, ips, x509.ExtKeyUsageServerAuth)
+}
+
+// proxyClient issues a front-proxy client certificate (CN front-proxy-client,
+// the name --requestheader-allowed-names lists).
+func (a authority) proxyClient(dir, name string) (string, string, error) {
+	return a.issue(dir, name, pkix.Name{CommonName: "front-proxy-client"}, nil, nil, x509.ExtKeyUsageClientAuth)
+}
+
+// ReplaceFile puts a copy of src at dst in one rename, as a certificate
+// rotation does: a reader sees the old file or the new one, never half.
+func ReplaceFile(dst, src string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }
 
 func newAuthority(dir, name, cn string) (authority, string, error) {
