@@ -21,6 +21,7 @@ import (
 	upstreamapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	upstreamoptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	"k8s.io/utils/clock"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/options"
@@ -61,6 +62,11 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 
 	var mvp *peerproxy.MixedVersionProxy
 	if peer.Enabled {
+		// Upstream's lease controller, built in CreateServerChain from this
+		// config, deletes this server's identity lease at start and stop;
+		// vanilla peers would then forget this server (identitylease.go).
+		generic := config.KubeAPIs.ControlPlane.Generic
+		generic.LoopbackClientConfig.Wrap(peerproxy.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
 		if mvp, err = newMixedVersionProxy(config, peer); err != nil {
 			return err
 		}
@@ -101,9 +107,15 @@ func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*pe
 	var proxy *peerproxy.ProxyConfig
 	if peer.ProxyEnabled {
 		proxy = &peerproxy.ProxyConfig{
-			CABundle:       peer.CABundle,
+			CAFile:         peer.CAFile,
 			ClientCertFile: peer.ProxyClientCertFile,
 			ClientKeyFile:  peer.ProxyClientKeyFile,
+			Headers: peerproxy.FrontProxyHeaders{
+				User:        peer.RequestHeader.UsernameHeaders,
+				UID:         peer.RequestHeader.UIDHeaders,
+				Group:       peer.RequestHeader.GroupHeaders,
+				ExtraPrefix: peer.RequestHeader.ExtraPrefixes,
+			},
 		}
 		if peer.EgressProxy != "" {
 			// Peers are part of the control plane: every connection to one
@@ -129,6 +141,7 @@ func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*pe
 		Retention:  peer.Retention,
 		Proxy:      proxy,
 		Serializer: legacyscheme.Codecs,
+		Version:    utilversion.Get().GitVersion,
 		UpstreamRegistration: gates.Enabled(genericfeatures.StorageVersionAPI) &&
 			gates.Enabled(genericfeatures.APIServerIdentity),
 	})

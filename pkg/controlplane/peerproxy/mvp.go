@@ -30,6 +30,10 @@ const (
 	DefaultLiveWindow = 30 * time.Second
 	// DefaultRetention keeps a departed server's entries this long.
 	DefaultRetention = 10 * time.Minute
+	// loopbackCallTimeout bounds each call the controllers make to this
+	// server, so a hung call never holds a worker. Informers' watches
+	// use a client without it.
+	loopbackCallTimeout = 20 * time.Second
 )
 
 // Post-start hook names; they show in /readyz?verbose.
@@ -58,6 +62,9 @@ type Config struct {
 	Proxy *ProxyConfig
 	// Serializer writes the proxy's errors as the client negotiated.
 	Serializer runtime.NegotiatedSerializer
+	// Version is this binary's version; with what this server serves it
+	// names the identity lease's holder (identitylease.go).
+	Version string
 
 	// UpstreamRegistration: StorageVersionAPI and APIServerIdentity are both
 	// on, so upstream's own updater publishes this server's entries. Ours
@@ -82,6 +89,8 @@ type MixedVersionProxy struct {
 	// set and registration's entries.
 	readLocal func(context.Context) (map[string]Entry, error)
 	health    *health
+	// calls makes one-off loopback calls, each bounded in time.
+	calls kubernetes.Interface
 }
 
 // New builds the proxy's controllers; nothing runs until its hooks do.
@@ -100,12 +109,18 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	calls := withCallTimeout(cfg.Loopback, loopbackCallTimeout)
+	callClient, err := kubernetes.NewForConfig(calls)
+	if err != nil {
+		return nil, err
+	}
 	m := &MixedVersionProxy{
 		cfg: cfg,
 		leases: informers.NewSharedInformerFactoryWithOptions(client, 0,
 			informers.WithNamespace(metav1.NamespaceSystem),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector })),
 		cluster: informers.NewSharedInformerFactory(client, 0),
+		calls:   callClient,
 	}
 	clk := clock.RealClock{}
 	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
@@ -137,11 +152,11 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		}
 		m.proxy = &failover{t: t, health: m.health}
 		// The local handler is set by Install, before any hook runs.
-		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.discovery, cfg.Retention, clk)
+		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.forDiscovery(), first(cfg.Proxy.Headers.User), cfg.Retention, clk)
 	}
-	m.retention = NewRetention(cfg.Retention, client, svInformer, m.table, clk)
+	m.retention = NewRetention(cfg.Retention, callClient, svInformer, m.table, clk)
 	m.readLocal = func(ctx context.Context) (map[string]Entry, error) {
-		dc, err := LocalDiscoveryClient(cfg.Loopback)
+		dc, err := LocalDiscoveryClient(calls)
 		if err != nil {
 			return nil, err
 		}
@@ -157,9 +172,17 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		return entries, err
 	}
 	if !cfg.UpstreamRegistration {
-		m.registration = NewRegistration(cfg.ServerID, client, svInformer, m.readLocal, clk)
+		m.registration = NewRegistration(cfg.ServerID, callClient, svInformer, m.readLocal, clk)
 	}
 	return m, nil
+}
+
+// withCallTimeout is loopback for one-off calls, each cut off after
+// timeout; never for watches.
+func withCallTimeout(loopback *rest.Config, timeout time.Duration) *rest.Config {
+	c := rest.CopyConfig(loopback)
+	c.Timeout = timeout
+	return c
 }
 
 // Install adds the proxy's hooks and debug endpoint to s, the outermost
@@ -190,6 +213,9 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		m.crds.Start(ctx.Done())
 		m.apiServices.Start(ctx.Done())
 	}
+	if m.proxy != nil {
+		m.proxy.t.creds.Run(ctx)
+	}
 	go m.table.Run(ctx)
 	go m.retention.Run(ctx)
 	// Every built-in group/version is installed before post-start hooks
@@ -204,6 +230,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		if m.registration != nil {
 			m.registration.Seed(entries)
 		}
+		go publishHolder(ctx, m.calls, m.cfg.ServerID, holderIdentity(m.cfg.ServerID, m.cfg.Version, entries))
 		return true, nil
 	})
 	if err != nil {

@@ -2,10 +2,12 @@ package peerproxy
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -21,8 +23,9 @@ import (
 // is collected: a writer creates the object, then writes its status.
 const emptyGrace = time.Minute
 
-// Retention removes departed servers' entries once they have been gone for
-// the retention window, and deletes StorageVersions left with no entry.
+// Retention removes departed servers' entries and identity leases once they
+// have been gone for the retention window, and deletes StorageVersions left
+// with no entry.
 // Until then the entries keep the cluster knowing that the resource exists
 // (a 503, not a 404). Safe to run on every server at once.
 type Retention struct {
@@ -65,6 +68,51 @@ func (r *Retention) scan(snap *Snapshot) {
 			r.queue.Add(sv.Name)
 		}
 	}
+	for _, id := range expiredLeases(snap, now, r.window) {
+		r.queue.Add(leaseKey + id)
+	}
+}
+
+// leaseKey prefixes the queue's identity lease keys; a StorageVersion's
+// name never holds a '/'.
+const leaseKey = "lease/"
+
+// expiredLeases lists the servers whose identity lease was last renewed at
+// least window ago: servers of ours keep their lease when they stop
+// (identitylease.go), so vanilla peers keep asking for them (a 503) until
+// it is gone; after the window nothing of theirs is left to route to.
+func expiredLeases(snap *Snapshot, now time.Time, window time.Duration) []string {
+	var out []string
+	for _, p := range snap.Peers() {
+		if p.ID != snap.Self && !p.Live && !p.LastRenew.IsZero() && now.Sub(p.LastRenew) >= window {
+			out = append(out, p.ID)
+		}
+	}
+	return out
+}
+
+// deleteLease deletes a departed server's identity lease, unless it was
+// renewed since (a restarted server keeps its identity).
+func (r *Retention) deleteLease(ctx context.Context, id string) error {
+	leases := r.client.CoordinationV1().Leases(metav1.NamespaceSystem)
+	l, err := leases.Get(ctx, id, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Spec.RenewTime != nil && r.clock.Now().Sub(l.Spec.RenewTime.Time) < r.window {
+		return nil
+	}
+	err = leases.Delete(ctx, id, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &l.ResourceVersion}})
+	if err == nil {
+		klog.InfoS("Deleted a departed kube-apiserver's identity lease after the retention window", "lease", id, "lastRenew", l.Spec.RenewTime)
+	}
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone already, or renewed: the next scan decides again
+	}
+	return err
 }
 
 // Run collects until ctx ends.
@@ -79,6 +127,9 @@ func (r *Retention) Run(ctx context.Context) {
 }
 
 func (r *Retention) sync(ctx context.Context, name string) error {
+	if id, ok := strings.CutPrefix(name, leaseKey); ok {
+		return r.deleteLease(ctx, id)
+	}
 	snap := r.table.Snapshot()
 	now := r.clock.Now()
 	sv, err := r.lister.Get(name)

@@ -21,7 +21,8 @@ type Peer struct {
 	ID string
 	// Address is host:port from its identity lease; empty without one.
 	Address string
-	// Live: its identity lease was renewed within the live window.
+	// Live: its identity lease was renewed within the live window, and
+	// not stopped since (StoppedAtAnnotation).
 	Live bool
 	// LastRenew is the lease's last renewal; zero when the lease is gone.
 	LastRenew time.Time
@@ -175,7 +176,10 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 		if l.Spec.RenewTime != nil {
 			p.LastRenew = l.Spec.RenewTime.Time
 		}
-		p.Live = !p.LastRenew.IsZero() && in.Now.Sub(p.LastRenew) <= in.LiveWindow
+		// A server of ours keeps its lease when it stops and marks it;
+		// its next process's first renewal supersedes the mark.
+		stopped := !p.LastRenew.After(stoppedAt(l.Annotations))
+		p.Live = !p.LastRenew.IsZero() && in.Now.Sub(p.LastRenew) <= in.LiveWindow && !stopped
 		if !p.Live {
 			p.DepartedAt = p.LastRenew
 		}

@@ -25,6 +25,15 @@ func lease(id, addr string, renewedAgo time.Duration) *coordinationv1.Lease {
 	return l
 }
 
+// stoppedLease marks l stopped ago before t0.
+func stoppedLease(l *coordinationv1.Lease, ago time.Duration) *coordinationv1.Lease {
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[StoppedAtAnnotation] = t0.Add(-ago).Format(time.RFC3339Nano)
+	return l
+}
+
 func sv(name string, entries ...Entry) *apiserverinternalv1alpha1.StorageVersion {
 	return &apiserverinternalv1alpha1.StorageVersion{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -102,6 +111,19 @@ func TestBuildSnapshot(t *testing.T) {
 			missing: map[string]time.Time{"b": t0.Add(-time.Minute)},
 			want:    map[schema.GroupVersionResource]want{jobsV1: {known: true}},
 			peers:   map[string]Peer{"b": {Live: false, DepartedAt: t0.Add(-time.Minute)}},
+		},
+		{
+			name:   "lease marked stopped after its last renewal (graceful stop of ours) is not live",
+			leases: []*coordinationv1.Lease{lease("a", "x:1", 0), stoppedLease(lease("b", "y:1", 2*time.Second), time.Second)},
+			svs:    []*apiserverinternalv1alpha1.StorageVersion{sv("batch.jobs", entry("b", "batch/v1"))},
+			want:   map[schema.GroupVersionResource]want{jobsV1: {known: true}},
+			peers:  map[string]Peer{"b": {Live: false, Address: "y:1", DepartedAt: t0.Add(-2 * time.Second)}},
+		},
+		{
+			name:   "a renewal after the stop mark (restarted) is live again",
+			leases: []*coordinationv1.Lease{lease("a", "x:1", 0), stoppedLease(lease("b", "y:1", time.Second), 2*time.Second)},
+			svs:    []*apiserverinternalv1alpha1.StorageVersion{sv("batch.jobs", entry("b", "batch/v1"))},
+			want:   map[schema.GroupVersionResource]want{jobsV1: {live: []string{"b"}, known: true}},
 		},
 		{
 			name:   "live peer without an address cannot be routed to",

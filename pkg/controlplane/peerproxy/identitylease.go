@@ -1,0 +1,130 @@
+package peerproxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// StoppedAtAnnotation is set on a server's identity lease when it stops
+// (RFC 3339, this server's clock). The lease is not live while its renewal
+// is not later than this; the next process's first renewal is.
+const StoppedAtAnnotation = "mvp-apiserver.github.io/stopped-at"
+
+// Vanilla kube-apiservers (1.36 and 1.37) build their peers' discovery
+// from the identity leases that exist, and fetch it again only when a
+// lease is added, deleted, or changes holder. A restart of upstream's lease
+// controller deletes and re-creates the lease under a new random holder:
+// vanilla peers then drop this server and answer a false 404 for what only
+// it serves until a fetch succeeds again. So this server's lease is never
+// deleted by its own controller (the delete is recorded as a stop), and its
+// holder names what it serves, set once it is ready: it changes exactly
+// when vanilla peers must fetch again.
+
+// KeepIdentityLease wraps the loopback transport: upstream's lease
+// controller's DELETE of this server's own identity lease (at start and at
+// stop) becomes a merge patch that records the stop and shortens the
+// lease's duration to the retention window, so that, should no server of
+// ours remain to collect it, upstream's lease garbage collector removes
+// it once the window has passed.
+func KeepIdentityLease(serverID string, retention time.Duration, clk clock.Clock) func(http.RoundTripper) http.RoundTripper {
+	path := "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/" + serverID
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method != http.MethodDelete || r.URL.Path != path {
+				return next.RoundTrip(r)
+			}
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"leaseDurationSeconds":%d}}`,
+				StoppedAtAnnotation, clk.Now().UTC().Format(time.RFC3339Nano), int(retention.Seconds()))
+			out := r.Clone(r.Context())
+			out.Method = http.MethodPatch
+			out.Body = io.NopCloser(bytes.NewReader([]byte(patch)))
+			out.ContentLength = int64(len(patch))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader([]byte(patch))), nil }
+			out.Header.Set("Content-Type", "application/merge-patch+json")
+			return next.RoundTrip(out)
+		})
+	}
+}
+
+// stoppedAt is when the lease's server recorded its stop; zero if never.
+func stoppedAt(annotations map[string]string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, annotations[StoppedAtAnnotation])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// holderIdentity names this server and what it serves: the same across
+// restarts that change nothing, another one when the served API changes.
+func holderIdentity(serverID, version string, local map[string]Entry) string {
+	names := make([]string, 0, len(local))
+	for name, e := range local {
+		names = append(names, name+"="+e.EncodingVersion+";"+fmt.Sprint(e.ServedVersions))
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	h.Write([]byte(version))
+	for _, n := range names {
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+	}
+	return serverID + "_" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// publishHolder sets this server's lease holder to holder once the server
+// is ready (vanilla peers fetch its discovery at that change, and must find
+// it complete), retrying until it is written or ctx ends. Unchanged, it
+// writes nothing.
+func publishHolder(ctx context.Context, client kubernetes.Interface, serverID, holder string) {
+	leases := client.CoordinationV1().Leases(metav1.NamespaceSystem)
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+			return false, nil
+		}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			l, err := leases.Get(ctx, serverID, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == holder {
+				return nil
+			}
+			l.Spec.HolderIdentity = &holder
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+			if err == nil {
+				klog.InfoS("Identity lease holder names what this server serves; vanilla peers fetch its discovery again", "lease", serverID, "holder", holder)
+			}
+			return err
+		})
+		if apierrors.IsNotFound(err) {
+			return false, nil // upstream's lease controller has not created it yet
+		}
+		if err != nil {
+			klog.V(2).InfoS("Setting the identity lease holder; retrying", "lease", serverID, "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		klog.ErrorS(err, "Setting the identity lease holder", "lease", serverID)
+	}
+}
