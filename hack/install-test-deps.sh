@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run as real processes, when
 # missing: tinyproxy (an HTTP CONNECT proxy for the egress tests), socat
-# (puts it behind a Unix socket), and skopeo and umoci (read back the image
-# of make image). Packages come through apt, the normal client; the tests
+# (puts it behind a Unix socket), skopeo and umoci (read back the image
+# of make image), and prometheus (its promtool checks the alerting rules
+# under hack/prometheus). Packages come through apt, the normal client; the tests
 # start their own instances on loopback, so tinyproxy's own service is
 # kept from starting.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v umoci >/dev/null 2>&1 || missing+=(umoci)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -23,8 +25,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "install-test-deps: installing ${missing[*]} with apt-get"
-# A policy-rc.d that says "no" keeps tinyproxy's package from starting its
-# own daemon (listening on every interface) during installation.
+# A policy-rc.d that says "no" keeps tinyproxy's and prometheus' packages
+# from starting their own daemons (listening on every interface) during
+# installation.
 policy=/usr/sbin/policy-rc.d
 placed=false
 if [ ! -e "$policy" ]; then
@@ -38,6 +41,8 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for cmd in "${missing[@]}"; do
+for pkg in "${missing[@]}"; do
+  cmd=$pkg
+  [ "$pkg" = prometheus ] && cmd=promtool
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-test-deps: $cmd still not found after installing it" >&2; exit 1; }
 done

@@ -1,9 +1,10 @@
 // Command localcluster starts the local mixed-version cluster of `make run`:
-// etcd, an "old" kube-apiserver (emulating the previous minor, batch/v1
-// disabled) and a "new" one, each in its own UTS namespace, with PKI made
-// in Go and kubeconfigs written under -out. It then asks the old server
-// for a Job, a resource only the new server serves, and shows the answer.
-// Ctrl-C stops every process it started; files stay for inspection.
+// etcd, an "old" kube-apiserver (vanilla v1.36.3, the previous release as
+// `make build` builds it) and a "new" one (ours), each in its own UTS
+// namespace, with PKI made in Go and kubeconfigs written under -out. It
+// then creates a StorageVersionMigration (storagemigration.k8s.io/v1, new
+// in 1.37) on the new server, reads it through the old one, and shows the
+// answer. Ctrl-C stops every process it started; files stay for inspection.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -21,8 +23,7 @@ import (
 	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
+	storagemigrationv1 "k8s.io/api/storagemigration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -32,19 +33,18 @@ import (
 func main() {
 	binDir := flag.String("bin-dir", "_output/bin", "folder with kube-apiserver and etcd")
 	out := flag.String("out", "_output/local", "folder for PKI, data, logs and kubeconfigs (emptied first)")
-	oldVersion := flag.String("old-emulated-version", "1.36", "--emulated-version of the old server")
-	oldRuntimeConfig := flag.String("old-runtime-config", "batch/v1=false", "--runtime-config of the old server, to make the skew obvious")
+	oldBinary := flag.String("old-binary", "kube-apiserver-previous", "the old server's binary, in -bin-dir (vanilla v1.36.3 from `make build`)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *binDir, *out, *oldVersion, *oldRuntimeConfig); err != nil {
+	if err := run(ctx, *binDir, *out, *oldBinary); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, binDir, out, oldVersion, oldRuntimeConfig string) error {
+func run(ctx context.Context, binDir, out, oldBinary string) error {
 	binDir, _ = filepath.Abs(binDir)
 	out, _ = filepath.Abs(out)
 	// Only our own output folder is emptied: it holds the last run's cluster.
@@ -62,18 +62,15 @@ func run(ctx context.Context, binDir, out, oldVersion, oldRuntimeConfig string) 
 		fmt.Printf("Logs, PKI and kubeconfigs stay in %s\n", out)
 	}()
 
-	step("Starting the old server (--emulated-version=%s --runtime-config=%s) and the new server", oldVersion, oldRuntimeConfig)
-	oldArgs := []string{"--emulated-version=" + oldVersion}
-	if oldRuntimeConfig != "" {
-		oldArgs = append(oldArgs, "--runtime-config="+oldRuntimeConfig)
-	}
+	oldBinary = filepath.Join(binDir, oldBinary)
+	step("Starting the old server (%s, %s) and the new server (ours)", filepath.Base(oldBinary), binaryVersion(oldBinary))
 	type started struct {
 		s   *harness.Server
 		err error
 	}
 	oldCh, newCh := make(chan started, 1), make(chan started, 1)
 	go func() {
-		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-old", IP: "127.0.0.101", Port: 6443, Args: oldArgs})
+		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-old", IP: "127.0.0.101", Port: 6443, Binary: oldBinary})
 		oldCh <- started{s, err}
 	}()
 	go func() {
@@ -106,35 +103,31 @@ func run(ctx context.Context, binDir, out, oldVersion, oldRuntimeConfig string) 
 	return nil
 }
 
-// demo creates a Job on the new server and reads it through the old one.
+// demo creates a StorageVersionMigration on the new server and reads it
+// through the old one, which does not serve storagemigration.k8s.io/v1.
 func demo(ctx context.Context, oldS, newS *harness.Server) error {
-	step("Demo: create Job demo/hello on the new server, then GET it through the old server, which does not serve batch/v1")
-	nc := newS.Client()
-	if _, err := nc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+	step("Demo: create StorageVersionMigration demo-configmaps on the new server, then GET it through the old server (vanilla v1.36.3), which does not serve storagemigration.k8s.io/v1")
+	svm := &storagemigrationv1.StorageVersionMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo-configmaps"},
+		Spec:       storagemigrationv1.StorageVersionMigrationSpec{Resource: metav1.GroupResource{Resource: "configmaps"}},
 	}
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "demo"},
-		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers:    []corev1.Container{{Name: "hello", Image: "busybox", Command: []string{"echo", "hello"}}},
-		}}},
-	}
-	if _, err := nc.BatchV1().Jobs("demo").Create(ctx, job, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := newS.Client().StoragemigrationV1().StorageVersionMigrations().Create(ctx, svm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 
-	// Wait until the old server knows where batch/v1 lives (registration).
+	// Wait until the old server's own proxy knows where the API lives (it
+	// learns it from the new server's identity lease and discovery).
+	const path = "/apis/storagemigration.k8s.io/v1/storageversionmigrations/demo-configmaps"
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		req, _ := newRequest(oldS.URL + "/apis/batch/v1/namespaces/demo/jobs/hello")
+		req, _ := newRequest(oldS.URL + path)
 		resp, err := oldS.HTTPClient().Do(req)
 		if err == nil {
 			last = fmt.Sprintf("HTTP %d, %s: %s", resp.StatusCode, headerLine(resp.Header), readShort(resp))
 			if resp.StatusCode == 200 {
-				fmt.Printf("  GET %s/apis/batch/v1/namespaces/demo/jobs/hello\n  -> %s\n", oldS.URL, last)
-				return showDiscovery(oldS)
+				fmt.Printf("  GET %s%s\n  -> %s\n", oldS.URL, path, last)
+				return showDiscovery(oldS, newS)
 			}
 		}
 		select {
@@ -143,43 +136,54 @@ func demo(ctx context.Context, oldS, newS *harness.Server) error {
 		case <-time.After(time.Second):
 		}
 	}
-	fmt.Printf("  GET %s/apis/batch/v1/namespaces/demo/jobs/hello\n  -> %s\n", oldS.URL, last)
+	fmt.Printf("  GET %s%s\n  -> %s\n", oldS.URL, path, last)
 	fmt.Println("  The old server did not answer 200: see its log for why.")
 	return nil
 }
 
-// showDiscovery prints whether the old server's own and merged discovery
-// list batch/v1.
-func showDiscovery(oldS *harness.Server) error {
-	step("Discovery on the old server: its own view (profile=nopeer) and the merged one every client sees")
+// showDiscovery prints whether each server's own and merged discovery list
+// storagemigration.k8s.io/v1.
+func showDiscovery(servers ...*harness.Server) error {
+	step("Discovery: each server's own view (profile=nopeer) and the one clients get by default")
 	const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-	for _, v := range []struct{ label, accept string }{{"own (profile=nopeer)", accept + ";profile=nopeer"}, {"merged", accept}} {
-		req, err := newRequest(oldS.URL + "/apis")
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Accept", v.accept)
-		resp, err := oldS.HTTPClient().Do(req)
-		if err != nil {
-			return err
-		}
-		var list apidiscoveryv2.APIGroupDiscoveryList
-		err = json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("decoding %s /apis: %w", v.label, err)
-		}
-		state := "not listed"
-		for _, g := range list.Items {
-			for _, ver := range g.Versions {
-				if g.Name == "batch" && ver.Version == "v1" {
-					state = "listed (" + string(ver.Freshness) + ")"
+	for _, s := range servers {
+		for _, v := range []struct{ label, accept string }{{"own (profile=nopeer)", accept + ";profile=nopeer"}, {"default", accept}} {
+			req, err := newRequest(s.URL + "/apis")
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Accept", v.accept)
+			resp, err := s.HTTPClient().Do(req)
+			if err != nil {
+				return err
+			}
+			var list apidiscoveryv2.APIGroupDiscoveryList
+			err = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("decoding %s /apis of %s: %w", v.label, s.Opts.Name, err)
+			}
+			state := "not listed"
+			for _, g := range list.Items {
+				for _, ver := range g.Versions {
+					if g.Name == "storagemigration.k8s.io" && ver.Version == "v1" {
+						state = "listed (" + string(ver.Freshness) + ")"
+					}
 				}
 			}
+			fmt.Printf("  %-14s /apis %-22s %d groups, storagemigration.k8s.io/v1 %s\n", s.Opts.Name, v.label+":", len(list.Items), state)
 		}
-		fmt.Printf("  GET %s/apis  %-22s %d groups, batch/v1 %s\n", oldS.URL, v.label+":", len(list.Items), state)
 	}
 	return nil
+}
+
+// binaryVersion is what binary --version prints, or why it could not run.
+func binaryVersion(binary string) string {
+	out, err := exec.Command(binary, "--version").Output()
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func step(format string, args ...any) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -92,6 +93,21 @@ func oldAndNew(ctx context.Context, prefix, ipOld, ipNew string) (old, new *harn
 }
 
 func startAll(ctx context.Context, opts ...harness.ServerOptions) []*harness.Server {
+	return startAllIn(ctx, cluster, opts...)
+}
+
+// ownCluster starts an etcd and PKI for one spec, under workDir/name, and
+// stops them when the spec ends: no lease of another spec's servers is in
+// it (vanilla peers react to every lease in their etcd).
+func ownCluster(ctx context.Context, name string) *harness.Cluster {
+	c, err := harness.NewCluster(ctx, binDir, filepath.Join(workDir, name))
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(c.Stop)
+	return c
+}
+
+// startAllIn starts servers in c at the same time and waits until all are ready.
+func startAllIn(ctx context.Context, c *harness.Cluster, opts ...harness.ServerOptions) []*harness.Server {
 	servers := make([]*harness.Server, len(opts))
 	errs := make([]error, len(opts))
 	var wg sync.WaitGroup
@@ -99,7 +115,7 @@ func startAll(ctx context.Context, opts ...harness.ServerOptions) []*harness.Ser
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			servers[i], errs[i] = cluster.StartServer(ctx, o)
+			servers[i], errs[i] = c.StartServer(ctx, o)
 		}()
 	}
 	wg.Wait()

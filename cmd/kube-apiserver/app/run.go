@@ -144,5 +144,16 @@ func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*pe
 		Version:    utilversion.Get().GitVersion,
 		UpstreamRegistration: gates.Enabled(genericfeatures.StorageVersionAPI) &&
 			gates.Enabled(genericfeatures.APIServerIdentity),
+		PeerAddress: peerAddress(config, generic.APIServerID),
 	})
+}
+
+// peerAddress reads this server's peer address record through upstream's
+// peer endpoint reconciler (nil when there is none).
+func peerAddress(config *upstreamapp.Config, serverID string) func() (string, error) {
+	r := config.KubeAPIs.ControlPlane.Extra.PeerEndpointLeaseReconciler
+	if r == nil {
+		return nil
+	}
+	return func() (string, error) { return r.GetEndpoint(serverID) }
 }

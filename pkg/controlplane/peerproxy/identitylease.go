@@ -3,12 +3,14 @@ package peerproxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,8 +34,12 @@ const StoppedAtAnnotation = "mvp-apiserver.github.io/stopped-at"
 // vanilla peers then drop this server and answer a false 404 for what only
 // it serves until a fetch succeeds again. So this server's lease is never
 // deleted by its own controller (the delete is recorded as a stop), and its
-// holder names what it serves, set once it is ready: it changes exactly
-// when vanilla peers must fetch again.
+// holder changes once per start, when the server is ready: vanilla peers
+// then fetch its complete discovery at once, which also undoes a drop of
+// this server by any rebuild of theirs while it was down (a vanilla peer
+// rebuilds its whole cache on any lease added, deleted or re-held in the
+// cluster, and on retries of failed fetches, dropping every peer it cannot
+// reach at that moment).
 
 // KeepIdentityLease wraps the loopback transport: upstream's lease
 // controller's DELETE of this server's own identity lease (at start and at
@@ -73,9 +79,10 @@ func stoppedAt(annotations map[string]string) time.Time {
 	return t
 }
 
-// holderIdentity names this server and what it serves: the same across
-// restarts that change nothing, another one when the served API changes.
-func holderIdentity(serverID, version string, local map[string]Entry) string {
+// holderIdentity names this server, what it serves (a hash of version and
+// entries, for whoever reads the lease) and this process (boot, random per
+// start), so that it changes at every start.
+func holderIdentity(serverID, version string, local map[string]Entry, boot string) string {
 	names := make([]string, 0, len(local))
 	for name, e := range local {
 		names = append(names, name+"="+e.EncodingVersion+";"+fmt.Sprint(e.ServedVersions))
@@ -87,7 +94,7 @@ func holderIdentity(serverID, version string, local map[string]Entry) string {
 		h.Write([]byte{0})
 		h.Write([]byte(n))
 	}
-	return serverID + "_" + hex.EncodeToString(h.Sum(nil))[:16]
+	return serverID + "_" + hex.EncodeToString(h.Sum(nil))[:16] + "_" + boot
 }
 
 // publishHolder sets this server's lease holder to holder once the server
@@ -128,3 +135,6 @@ func publishHolder(ctx context.Context, client kubernetes.Interface, serverID, h
 		klog.ErrorS(err, "Setting the identity lease holder", "lease", serverID)
 	}
 }
+
+// bootID tells this process's starts apart in the lease holder.
+func bootID() string { return strings.ToLower(rand.Text()[:8]) }

@@ -81,23 +81,28 @@ func TestHolderIdentity(t *testing.T) {
 	served := map[string]Entry{"batch.jobs": entry("a", "batch/v1"), "core.pods": entry("a", "v1")}
 	same := map[string]Entry{"core.pods": entry("a", "v1"), "batch.jobs": entry("a", "batch/v1")}
 	fewer := map[string]Entry{"core.pods": entry("a", "v1")}
-	h := holderIdentity("apiserver-a", "v1.37.2", served)
+	h := holderIdentity("apiserver-a", "v1.37.2", served, "boot1")
 	if !strings.HasPrefix(h, "apiserver-a_") {
 		t.Errorf("holder %q does not start with the server's ID", h)
+	}
+	if a, b := bootID(), bootID(); a == b {
+		t.Errorf("two starts got the same boot ID %q", a)
 	}
 	tests := []struct {
 		name    string
 		version string
 		local   map[string]Entry
+		boot    string
 		same    bool
 	}{
-		{"a restart serving the same API keeps the holder", "v1.37.2", same, true},
-		{"a resource less changes it", "v1.37.2", fewer, false},
-		{"another version changes it", "v1.37.3", served, false},
+		{"the same process serving the same API in another order keeps it", "v1.37.2", same, "boot1", true},
+		{"a restart changes it (vanilla peers fetch again)", "v1.37.2", same, "boot2", false},
+		{"a resource less changes it", "v1.37.2", fewer, "boot1", false},
+		{"another version changes it", "v1.37.3", served, "boot1", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := holderIdentity("apiserver-a", tc.version, tc.local); (got == h) != tc.same {
+			if got := holderIdentity("apiserver-a", tc.version, tc.local, tc.boot); (got == h) != tc.same {
 				t.Errorf("holder %q against %q: same=%v, want %v", got, h, got == h, tc.same)
 			}
 		})

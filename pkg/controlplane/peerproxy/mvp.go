@@ -71,6 +71,11 @@ type Config struct {
 	// then writes nothing, so the two writers never fight; the peer table
 	// and retention still run.
 	UpstreamRegistration bool
+	// PeerAddress reads this server's own peer address record (upstream's
+	// peer endpoint reconciler writes it, vanilla peers resolve this server
+	// by it); nil skips the wait for it. Readiness waits until it is there,
+	// so no peer finds this server ready and unaddressable.
+	PeerAddress func() (string, error)
 }
 
 // MixedVersionProxy holds the proxy's controllers.
@@ -221,6 +226,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	// Every built-in group/version is installed before post-start hooks
 	// run; reading them now means that once ready, this server never takes
 	// a resource it lacks for one it serves (or the reverse).
+	var holder string
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		entries, err := m.readLocal(ctx)
 		if err != nil {
@@ -230,15 +236,30 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		if m.registration != nil {
 			m.registration.Seed(entries)
 		}
-		go publishHolder(ctx, m.calls, m.cfg.ServerID, holderIdentity(m.cfg.ServerID, m.cfg.Version, entries))
+		holder = holderIdentity(m.cfg.ServerID, m.cfg.Version, entries, bootID())
 		return true, nil
 	})
 	if err != nil {
 		return err
 	}
-	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
-		return m.table.HasSynced() && m.table.Snapshot().LocalKnown(), nil
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		return m.table.HasSynced() && m.table.Snapshot().LocalKnown() && m.addressPublished(), nil
 	})
+	if err == nil {
+		go publishHolder(ctx, m.calls, m.cfg.ServerID, holder)
+	}
+	return err
+}
+
+// addressPublished reports whether this server's peer address record is
+// in storage (upstream's reconciler deletes it at a stop and writes it
+// again after a start).
+func (m *MixedVersionProxy) addressPublished() bool {
+	if m.cfg.PeerAddress == nil {
+		return true
+	}
+	addr, err := m.cfg.PeerAddress()
+	return err == nil && addr != ""
 }
 
 func (m *MixedVersionProxy) startDiscovery(ctx genericapiserver.PostStartHookContext) error {
