@@ -67,6 +67,11 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 		// vanilla peers would then forget this server (identitylease.go).
 		generic := config.KubeAPIs.ControlPlane.Generic
 		generic.LoopbackClientConfig.Wrap(peerproxy.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
+		// Its peer endpoint reconciler deletes the peer address record at a
+		// stop; vanilla peers resolve this server by it (identitylease.go).
+		if extra := &config.KubeAPIs.ControlPlane.Extra; extra.PeerEndpointLeaseReconciler != nil {
+			extra.PeerEndpointLeaseReconciler = peerproxy.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
+		}
 		if mvp, err = newMixedVersionProxy(config, peer); err != nil {
 			return err
 		}

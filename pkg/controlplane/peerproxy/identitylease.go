@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/reconcilers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -98,13 +99,13 @@ func holderIdentity(serverID, version string, local map[string]Entry, boot strin
 }
 
 // publishHolder sets this server's lease holder to holder once the server
-// is ready (vanilla peers fetch its discovery at that change, and must find
+// is ready and addressed (its peer address record written) (vanilla peers fetch its discovery at that change, and must find
 // it complete), retrying until it is written or ctx ends. Unchanged, it
 // writes nothing.
-func publishHolder(ctx context.Context, client kubernetes.Interface, serverID, holder string) {
+func publishHolder(ctx context.Context, client kubernetes.Interface, serverID, holder string, addressed func() bool) {
 	leases := client.CoordinationV1().Leases(metav1.NamespaceSystem)
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+		if err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil || !addressed() {
 			return false, nil
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -138,3 +139,21 @@ func publishHolder(ctx context.Context, client kubernetes.Interface, serverID, h
 
 // bootID tells this process's starts apart in the lease holder.
 func bootID() string { return strings.ToLower(rand.Text()[:8]) }
+
+// KeepAddressRecord wraps upstream's peer endpoint reconciler so that a
+// stop leaves this server's peer address record (/peerserverleases/<id>)
+// in storage until its TTL ends, instead of deleting it: vanilla peers
+// resolve a peer by it for every request, so across a restart they keep
+// reaching this server's address (503 while it is down, proxied as soon
+// as it is up) rather than failing to resolve it until the new process,
+// once ready, writes the same record again.
+func KeepAddressRecord(r reconcilers.PeerEndpointLeaseReconciler) reconcilers.PeerEndpointLeaseReconciler {
+	return keptAddressRecord{r}
+}
+
+type keptAddressRecord struct {
+	reconcilers.PeerEndpointLeaseReconciler
+}
+
+// RemoveLease keeps the record; its TTL removes it if no process renews it.
+func (keptAddressRecord) RemoveLease(string) error { return nil }

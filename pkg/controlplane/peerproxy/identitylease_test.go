@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/reconcilers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
@@ -120,5 +122,36 @@ func TestExpiredLeases(t *testing.T) {
 	got := expiredLeases(snap, t0, 10*time.Minute)
 	if strings.Join(got, ",") != "b,c" {
 		t.Errorf("expired leases %v, want [b c]", got)
+	}
+}
+
+// fakeAddressRecords records the calls that reach upstream's reconciler.
+type fakeAddressRecords struct {
+	reconcilers.PeerEndpointLeaseReconciler
+	calls []string
+}
+
+func (f *fakeAddressRecords) GetEndpoint(id string) (string, error) {
+	f.calls = append(f.calls, "get "+id)
+	return "127.0.0.1:6443", nil
+}
+func (f *fakeAddressRecords) RemoveLease(id string) error {
+	f.calls = append(f.calls, "remove "+id)
+	return nil
+}
+func (f *fakeAddressRecords) StopReconciling() { f.calls = append(f.calls, "stop") }
+
+func TestKeepAddressRecord(t *testing.T) {
+	f := &fakeAddressRecords{}
+	r := KeepAddressRecord(f)
+	r.StopReconciling()
+	if err := r.RemoveLease("apiserver-a"); err != nil {
+		t.Fatalf("RemoveLease: %v", err)
+	}
+	if addr, err := r.GetEndpoint("apiserver-a"); err != nil || addr != "127.0.0.1:6443" {
+		t.Fatalf("GetEndpoint = %q, %v", addr, err)
+	}
+	if want := []string{"stop", "get apiserver-a"}; !slices.Equal(f.calls, want) {
+		t.Errorf("calls reaching upstream's reconciler: %q, want %q (the record is never removed)", f.calls, want)
 	}
 }

@@ -72,9 +72,10 @@ type Config struct {
 	// and retention still run.
 	UpstreamRegistration bool
 	// PeerAddress reads this server's own peer address record (upstream's
-	// peer endpoint reconciler writes it, vanilla peers resolve this server
-	// by it); nil skips the wait for it. Readiness waits until it is there,
-	// so no peer finds this server ready and unaddressable.
+	// peer endpoint reconciler writes it once this server is ready; vanilla
+	// peers resolve this server by it); nil skips the wait for it. The
+	// lease holder changes only once it is there, so vanilla peers fetch
+	// this server's discovery when they can reach it.
 	PeerAddress func() (string, error)
 }
 
@@ -243,17 +244,16 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		return err
 	}
 	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
-		return m.table.HasSynced() && m.table.Snapshot().LocalKnown() && m.addressPublished(), nil
+		return m.table.HasSynced() && m.table.Snapshot().LocalKnown(), nil
 	})
 	if err == nil {
-		go publishHolder(ctx, m.calls, m.cfg.ServerID, holder)
+		go publishHolder(ctx, m.calls, m.cfg.ServerID, holder, m.addressPublished)
 	}
 	return err
 }
 
 // addressPublished reports whether this server's peer address record is
-// in storage (upstream's reconciler deletes it at a stop and writes it
-// again after a start).
+// in storage (upstream's reconciler writes it once this server is ready).
 func (m *MixedVersionProxy) addressPublished() bool {
 	if m.cfg.PeerAddress == nil {
 		return true
