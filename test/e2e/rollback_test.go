@@ -63,7 +63,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] rollback to vanilla v1.36.3
 			gomega.Eventually(ctx, func() string { return svmAnswer(ctx, b, name) }).
 				WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).Should(gomega.Equal("200"), "vanilla rb-b proxies to ours")
 			gomega.Consistently(ctx, func() string { return svmAnswer(ctx, b, name) }).
-				WithTimeout(2*time.Second).WithPolling(100*time.Millisecond).Should(gomega.Equal("200"))
+				WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond).Should(gomega.Equal("200"))
 		}
 		proxied()
 
@@ -110,6 +110,6 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] rollback to vanilla v1.36.3
 			return apierrors.IsNotFound(err)
 		}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(gomega.BeTrue(), "vanilla's collector deleted rb-c's expired lease")
 		gomega.Eventually(ctx, func() string { return svmAnswer(ctx, b, name) }).
-			WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Equal("404"))
+			WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Equal("404"))
 	})
 })

@@ -62,7 +62,7 @@ type upgradeLoad struct {
 	clients []*http.Client
 	ns      string
 	svm     string
-	svmOn   atomic.Bool // the StorageVersionMigration exists: read it too
+	svmOn   atomic.Bool   // the StorageVersionMigration exists: read it too
 	old     []atomic.Bool // per slot: runs vanilla v1.36.3
 
 	mu     sync.Mutex
