@@ -98,7 +98,7 @@ func run(ctx context.Context, binDir, out, oldBinary string) error {
 	if err := demo(ctx, oldS, newS); err != nil {
 		return err
 	}
-	step("Cluster is running. Try: kubectl --kubeconfig %s get jobs -A    (Ctrl-C stops it)", filepath.Join(out, "apiserver-old.kubeconfig"))
+	step("Cluster is running. Try: kubectl --kubeconfig %s get storageversionmigrations    (Ctrl-C stops it)", filepath.Join(out, "apiserver-old.kubeconfig"))
 	<-ctx.Done()
 	return nil
 }
