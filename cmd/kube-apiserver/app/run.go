@@ -78,10 +78,12 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 		// Innermost in the aggregator's chain: after authentication, audit,
 		// impersonation, priority and fairness and authorization, with
 		// RequestInfo and the user in the context. Only the aggregator's
-		// chain runs for external requests.
+		// chain runs for external requests. Merged discovery answers
+		// first (discoveryfilter.go); the proxy filter then routes the
+		// rest (filter.go).
 		build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
 		config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
-			return build(mvp.WithPeerProxy(h), c)
+			return build(mvp.WithMergedDiscovery(mvp.WithPeerProxy(h)), c)
 		}
 	}
 

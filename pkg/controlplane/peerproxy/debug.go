@@ -74,15 +74,6 @@ func newDebugDiscovery(ds *DiscoverySnapshot) *DebugDiscovery {
 	return d
 }
 
-// GVRKey names a GVR in documents and logs; the core group is "core".
-func GVRKey(gvr schema.GroupVersionResource) string {
-	g := gvr.Group
-	if g == "" {
-		g = coreGroupName
-	}
-	return g + "/" + gvr.Version + "/" + gvr.Resource
-}
-
 // NewDebugDocument describes snap; h may be nil.
 func NewDebugDocument(snap *Snapshot, h *health) DebugDocument {
 	d := DebugDocument{Self: snap.Self, BuiltAt: snap.Built, Routes: map[string][]string{}, Registered: map[string][]string{}}
@@ -128,8 +119,8 @@ func (m *MixedVersionProxy) debugHandler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		doc := NewDebugDocument(m.table.Snapshot(), m.health)
-		if m.discovery != nil {
-			doc.Discovery = newDebugDiscovery(m.discovery.Snapshot())
+		if m.merged != nil {
+			doc.Discovery = newDebugDiscovery(m.merged.Snapshot())
 		}
 		_ = enc.Encode(doc)
 	})

@@ -1,39 +1,20 @@
 package peerproxy
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha512"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
-	"k8s.io/kube-openapi/pkg/handler3"
 	"k8s.io/utils/clock"
 )
-
-// Discovery roots and the OpenAPI v3 root, as served by every kube-apiserver.
-const (
-	rootAPI     = "/api"
-	rootAPIs    = "/apis"
-	openAPIRoot = "/openapi/v3"
-)
-
-// acceptLocalDiscovery asks for a server's own aggregated discovery, never
-// merged with its peers' (upstream 1.37 peers honour profile=nopeer; ours
-// also honour the reroute markers sent with it).
-const acceptLocalDiscovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer"
 
 // Refresh timing.
 const (
@@ -44,124 +25,56 @@ const (
 	peerRefresh = 10 * time.Second
 	// peerRetryAfterError: a peer whose last fetch failed is asked again sooner.
 	peerRetryAfterError = 2 * time.Second
-	// fetchTimeout bounds one peer fetch (three documents).
-	fetchTimeout = 5 * time.Second
+	// discoveryWorkers fetch concurrently, so one slow peer holds up no other.
+	discoveryWorkers = 4
 )
 
-// discoveryUser is the front-proxy identity discovery fetches carry: any
-// authenticated user may read discovery (RBAC's system:discovery).
-const discoveryUser = "system:kube-apiserver-peer-discovery"
+// Work items besides peer IDs (which never start with "/").
+const (
+	keyLocal = "/local" // read this server's own documents
+	keyMerge = "/merge" // rebuild the merged snapshot if anything changed
+)
 
-// rootDoc is one aggregated discovery document and its ETag.
-type rootDoc struct {
-	groups []apidiscoveryv2.APIGroupDiscovery
-	etag   string
+// MergedDiscovery holds the current DiscoverySnapshot; nil until this
+// server's own documents were read. The filter reads it, the controller
+// replaces it whole.
+type MergedDiscovery struct{ current atomic.Pointer[DiscoverySnapshot] }
+
+// Snapshot returns the merged discovery, or nil.
+func (m *MergedDiscovery) Snapshot() *DiscoverySnapshot { return m.current.Load() }
+
+// DiscoveryConfig is what the discovery controller reads and writes.
+type DiscoveryConfig struct {
+	Self  string
+	Table *PeerTable
+	// Local serves this server's own documents in-process.
+	Local http.Handler
+	// Peers reaches peers (the verified transport); UserHeader is the
+	// front-proxy header peers read the user from.
+	Peers      http.RoundTripper
+	UserHeader string
+	Retention  time.Duration
+	Clock      clock.WithTicker
+	// Publish receives every new snapshot.
+	Publish *MergedDiscovery
 }
 
-// serverDocs is what one server's discovery looked like when last read.
-type serverDocs struct {
-	api, apis rootDoc
-	// openAPI maps OpenAPI v3 paths ("apis/batch/v1") to their URLs.
-	openAPI     map[string]string
-	openAPIETag string
-	fetchedAt   time.Time
-}
-
-// peerState is the discovery controller's record of one peer.
-type peerState struct {
-	address     string
-	docs        *serverDocs // nil until a fetch succeeded
-	lastAttempt time.Time
-	lastError   string
-	lastErrorAt time.Time
-	inFlight    bool
-}
-
-// DiscoverySnapshot is an immutable view of the cluster's merged
-// discovery. Readers never lock.
-type DiscoverySnapshot struct {
-	Built time.Time
-	// API and APIs are the merged /api and /apis documents; the ETags
-	// change only when their content does.
-	API, APIs         *apidiscoveryv2.APIGroupDiscoveryList
-	APIETag, APIsETag string
-	// GroupList is the unaggregated /apis document.
-	GroupList *metav1.APIGroupList
-
-	groups map[string]*apidiscoveryv2.APIGroupDiscovery // merged /apis groups by name
-	// local: the group/versions this server's own documents list.
-	local map[schema.GroupVersion]bool
-	// localGroups: the versions of each group this server serves.
-	localGroups map[string][]string
-	// peersFor: group/versions this server does not serve, with the live
-	// peers that do, in ID order.
-	peersFor map[schema.GroupVersion][]*Peer
-	// openAPI: OpenAPI v3 paths of group/versions only peers serve.
-	openAPI map[string]string
-	peers   []DiscoveryPeer
-}
-
-// ServesLocally reports whether this server itself serves gv.
-func (s *DiscoverySnapshot) ServesLocally(gv schema.GroupVersion) bool { return s.local[gv] }
-
-// Merged reports whether the merged discovery lists gv.
-func (s *DiscoverySnapshot) Merged(gv schema.GroupVersion) bool {
-	g := s.groups[gv.Group]
-	if gv.Group == "" {
-		for i := range s.API.Items {
-			if s.API.Items[i].Name == "" {
-				g = &s.API.Items[i]
-			}
-		}
-	}
-	if g == nil {
-		return false
-	}
-	for _, v := range g.Versions {
-		if v.Version == gv.Version {
-			return true
-		}
-	}
-	return false
-}
-
-// PeersFor returns the live peers serving gv when this server does not.
-func (s *DiscoverySnapshot) PeersFor(gv schema.GroupVersion) []*Peer { return s.peersFor[gv] }
-
-// Peers describes each peer's discovery data, in ID order.
-func (s *DiscoverySnapshot) Peers() []DiscoveryPeer { return s.peers }
-
-// DiscoveryPeer is one peer's discovery freshness (debug document).
-type DiscoveryPeer struct {
-	ID          string     `json:"id"`
-	Fresh       bool       `json:"fresh"`
-	HasData     bool       `json:"hasData"`
-	FetchedAt   *time.Time `json:"fetchedAt,omitempty"`
-	AgeSeconds  float64    `json:"ageSeconds,omitempty"`
-	Groups      int        `json:"groups"`
-	LastError   string     `json:"lastError,omitempty"`
-	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
-}
-
-// PeerDiscovery reads this server's and its peers' local discovery and
-// keeps the merged DiscoverySnapshot up to date.
+// PeerDiscovery keeps merged discovery up to date, in the controllers'
+// shape: the peer table's changes and timers enqueue keys (a peer ID,
+// keyLocal, keyMerge); workers sync one key at a time. Fetches are
+// polled, not watched (discovery has no watch), so each sync schedules
+// its key's next run.
 type PeerDiscovery struct {
-	self   string
-	table  *PeerTable
-	local  http.Handler // this server's handler, without authentication
-	client *http.Client // the verified peer transport
-	// userHeader carries discoveryUser: the front-proxy user header.
-	userHeader string
-	clock      clock.WithTicker
-	retention  time.Duration
-
-	current atomic.Pointer[DiscoverySnapshot]
-	wake    chan struct{}
-	ready   atomic.Bool
+	cfg   DiscoveryConfig
+	local getFunc
+	peers *http.Client
+	queue workqueue.TypedDelayingInterface[string]
+	ready atomic.Bool
 
 	mu        sync.Mutex
 	localDocs *serverDocs
-	peers     map[string]*peerState
+	state     map[string]*PeerDocs
+	addresses map[string]string // the address each peer's docs were read from
 	// removed: when each former extension group/version went away.
 	removed    map[schema.GroupVersion]time.Time
 	extensions map[schema.GroupVersion]bool
@@ -171,160 +84,153 @@ type PeerDiscovery struct {
 	discovered map[string][]schema.GroupVersionResource
 }
 
-// NewPeerDiscovery builds the controller; local serves this server's own
-// documents in-process, rt reaches peers, and userHeader is the
-// front-proxy header peers read the user from.
-func NewPeerDiscovery(self string, table *PeerTable, local http.Handler, rt http.RoundTripper, userHeader string, retention time.Duration, clk clock.WithTicker) *PeerDiscovery {
+// NewPeerDiscovery builds the controller; nothing runs until Run.
+func NewPeerDiscovery(cfg DiscoveryConfig) *PeerDiscovery {
 	d := &PeerDiscovery{
-		self:       self,
-		table:      table,
-		local:      local,
-		client:     &http.Client{Transport: rt, Timeout: fetchTimeout},
-		userHeader: userHeader,
-		clock:      clk,
-		retention:  retention,
-		wake:       make(chan struct{}, 1),
-		peers:      map[string]*peerState{},
-		removed:    map[schema.GroupVersion]time.Time{},
-		dirty:      true,
+		cfg:   cfg,
+		local: inProcess(cfg.Local),
+		peers: &http.Client{Transport: cfg.Peers, Timeout: fetchTimeout},
+		queue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
+			Name: "mvp_peer_discovery", Clock: cfg.Clock}),
+		state:     map[string]*PeerDocs{},
+		addresses: map[string]string{},
+		removed:   map[schema.GroupVersion]time.Time{},
+		dirty:     true,
 	}
-	table.Subscribe(func(*Snapshot) { d.poke() })
+	cfg.Table.Subscribe(d.tableChanged)
 	return d
 }
 
-// Snapshot returns the merged discovery, nil until this server's own
-// documents were read.
-func (d *PeerDiscovery) Snapshot() *DiscoverySnapshot { return d.current.Load() }
+// Ready reports whether this server's documents were read and every peer
+// live at the time was asked once.
+func (d *PeerDiscovery) Ready() bool { return d.ready.Load() && d.cfg.Publish.Snapshot() != nil }
 
-// Ready reports whether every peer that was live at start-up was asked once.
-func (d *PeerDiscovery) Ready() bool { return d.ready.Load() }
-
-func (d *PeerDiscovery) poke() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run refreshes until ctx ends.
+// Run syncs until ctx ends.
 func (d *PeerDiscovery) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
-	tick := d.clock.NewTicker(localRefresh)
-	defer tick.Stop()
-	for {
-		d.refreshLocal(ctx)
-		d.fetchDuePeers(ctx)
-		d.rebuild()
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C():
-		case <-d.wake:
-		}
+	go func() {
+		<-ctx.Done()
+		d.queue.ShutDown()
+	}()
+	d.queue.Add(keyLocal)
+	d.tableChanged(d.cfg.Table.Snapshot())
+	var wg sync.WaitGroup
+	for range discoveryWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d.processNext(ctx) {
+			}
+		}()
 	}
+	wg.Wait()
 }
 
-// refreshLocal reads this server's own documents in-process.
-func (d *PeerDiscovery) refreshLocal(ctx context.Context) {
+func (d *PeerDiscovery) processNext(ctx context.Context) bool {
+	key, quit := d.queue.Get()
+	if quit {
+		return false
+	}
+	defer d.queue.Done(key)
+	switch key {
+	case keyLocal:
+		d.syncLocal(ctx)
+		d.queue.AddAfter(keyLocal, localRefresh)
+	case keyMerge:
+		d.merge()
+	default:
+		d.syncPeer(ctx, key)
+	}
+	return true
+}
+
+// tableChanged runs on the peer table's worker: a peer that became live or
+// moved is asked at once, and the merge looks at liveness again.
+func (d *PeerDiscovery) tableChanged(snap *Snapshot) {
+	key := peerKey(snap)
+	d.mu.Lock()
+	if key != d.tableKey {
+		d.tableKey, d.dirty = key, true
+	}
+	var due []string
+	for _, p := range snap.Peers() {
+		if p.ID == d.cfg.Self || !p.Live || p.Address == "" {
+			continue
+		}
+		if _, asked := d.state[p.ID]; !asked || d.addresses[p.ID] != p.Address {
+			due = append(due, p.ID)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range due {
+		d.queue.Add(id)
+	}
+	d.queue.Add(keyMerge)
+}
+
+// syncLocal reads this server's own documents in-process.
+func (d *PeerDiscovery) syncLocal(ctx context.Context) {
 	d.mu.Lock()
 	prev := d.localDocs
 	d.mu.Unlock()
-	docs, changed, err := readDocs(ctx, d.localGet, prev)
+	docs, changed, err := readDocs(ctx, d.local, prev)
 	if err != nil {
 		klog.V(2).InfoS("Reading this server's own discovery", "err", err)
 		return
 	}
 	if changed {
+		docs.fetchedAt = d.cfg.Clock.Now()
 		d.mu.Lock()
-		d.localDocs = docs
-		d.dirty = true
+		d.localDocs, d.dirty = docs, true
 		d.mu.Unlock()
 	}
+	d.queue.Add(keyMerge)
 }
 
-// localGet serves a document request in-process.
-func (d *PeerDiscovery) localGet(req *http.Request) (*http.Response, error) {
-	rec := &recorder{header: http.Header{}}
-	d.local.ServeHTTP(rec, req)
-	return rec.response(), nil
-}
-
-// fetchDuePeers starts a fetch for every live peer whose data is due.
-func (d *PeerDiscovery) fetchDuePeers(ctx context.Context) {
-	snap := d.table.Snapshot()
-	now := d.clock.Now()
+// syncPeer reads one live peer's documents and schedules its next read; a
+// peer not live now is left alone until the table makes it live again.
+func (d *PeerDiscovery) syncPeer(ctx context.Context, id string) {
+	p, known := d.cfg.Table.Snapshot().Peer(id)
+	if !known || !p.Live || p.Address == "" || id == d.cfg.Self {
+		return
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	key := peerKey(snap)
-	if key != d.tableKey {
-		d.tableKey, d.dirty = key, true
+	var prev *serverDocs
+	if st := d.state[id]; st != nil && d.addresses[id] == p.Address {
+		prev = st.docs // the same address: ask conditionally
 	}
-	pending := 0
-	for _, p := range snap.Peers() {
-		if p.ID == d.self || !p.Live || p.Address == "" {
-			continue
-		}
-		st := d.peers[p.ID]
-		if st == nil {
-			st = &peerState{}
-			d.peers[p.ID] = st
-		}
-		if st.lastAttempt.IsZero() {
-			pending++
-		}
-		if st.inFlight {
-			continue
-		}
-		due := st.lastAttempt.IsZero() || st.address != p.Address || now.Sub(st.lastAttempt) >= peerRefresh ||
-			(st.lastError != "" && now.Sub(st.lastAttempt) >= peerRetryAfterError)
-		if !due {
-			continue
-		}
-		prev := st.docs
-		if st.address != p.Address {
-			prev = nil // a new address: read everything afresh
-		}
-		st.inFlight, st.address = true, p.Address
-		go d.fetchPeer(ctx, p.ID, p.Address, prev)
-	}
-	if pending == 0 && snap.LocalKnown() && d.localDocs != nil {
-		d.ready.Store(true)
-	}
-}
-
-// fetchPeer reads one peer's documents and records the outcome.
-func (d *PeerDiscovery) fetchPeer(parent context.Context, id, address string, prev *serverDocs) {
-	defer utilruntime.HandleCrash()
-	ctx, cancel := context.WithTimeout(parent, fetchTimeout)
-	defer cancel()
-	get := func(req *http.Request) (*http.Response, error) {
-		req.URL.Scheme, req.URL.Host = "https", address
-		req.Header.Set(d.userHeader, discoveryUser)
-		req.Header.Set(HeaderRerouted, "true")
-		req.Header.Set(HeaderPeerProxied, "true")
-		return d.client.Do(req)
-	}
-	docs, changed, err := readDocs(ctx, get, prev)
-	if parent.Err() != nil {
+	d.mu.Unlock()
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	docs, changed, err := readDocs(fctx, fromPeer(d.peers, d.cfg.UserHeader, p.Address), prev)
+	cancel()
+	if ctx.Err() != nil {
 		return // this server is stopping: not the peer's fault
 	}
-	now := d.clock.Now()
+	d.record(id, p.Address, docs, changed, err)
+	next := peerRefresh
+	if err != nil {
+		next = peerRetryAfterError
+	}
+	d.queue.AddAfter(id, next)
+	d.queue.Add(keyMerge)
+}
 
+// record keeps the outcome of one fetch.
+func (d *PeerDiscovery) record(id, address string, docs *serverDocs, changed bool, err error) {
+	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.peers[id]
+	st := d.state[id]
 	if st == nil {
-		return // forgotten meanwhile
+		st = &PeerDocs{}
+		d.state[id] = st
 	}
-	st.inFlight = false
-	st.lastAttempt = now
+	// A moved peer keeps its last data (stale) until its new address answers.
+	d.addresses[id] = address
 	if err != nil {
-		reason, _ := classify(err)
-		if strings.HasPrefix(err.Error(), badResponse) {
-			reason = "bad_response"
-		}
-		discoveryFetches.WithLabelValues(reason).Inc()
-		countDiscoverySyncError(reason)
+		kind := classify(err).kind
+		discoveryFetches.WithLabelValues(kind).Inc()
+		countDiscoverySyncError(kind)
 		if st.lastError == "" {
 			if st.docs != nil {
 				klog.InfoS("Peer discovery fetch failed; keeping its last data, marked stale", "peer", id, "address", address, "err", err)
@@ -334,231 +240,81 @@ func (d *PeerDiscovery) fetchPeer(parent context.Context, id, address string, pr
 			d.dirty = true
 		}
 		st.lastError, st.lastErrorAt = err.Error(), now
-		d.poke()
 		return
 	}
+	result := "not_modified"
 	if changed {
-		discoveryFetches.WithLabelValues("ok").Inc()
-	} else {
-		discoveryFetches.WithLabelValues("not_modified").Inc()
+		result = "ok"
 	}
+	discoveryFetches.WithLabelValues(result).Inc()
 	if st.lastError != "" || changed {
 		d.dirty = true
 	}
-	st.lastError, st.lastErrorAt = "", time.Time{}
 	docs.fetchedAt = now
-	st.docs = docs
-	d.poke()
+	st.docs, st.lastError, st.lastErrorAt = docs, "", time.Time{}
 }
 
-// badResponse prefixes errors about what a peer answered (as opposed to
-// failing to reach it).
-const badResponse = "unexpected discovery response"
-
-// getFunc sends a document request (its URL holds only the path).
-type getFunc func(*http.Request) (*http.Response, error)
-
-// docRequest is a conditional GET of one document.
-func docRequest(ctx context.Context, path, accept, etag string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return nil, err
+// merge rebuilds the snapshot when anything it depends on changed: the
+// inputs are copied under the lock, built outside it, and swapped in.
+func (d *PeerDiscovery) merge() {
+	snap := d.cfg.Table.Snapshot()
+	in, ok := d.inputs(snap)
+	if !ok {
+		return
 	}
-	req.Header.Set("Accept", accept)
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
+	out, discovered := BuildDiscovery(in)
+	prev := d.cfg.Publish.current.Swap(out)
+	if prev == nil || prev.APIsETag != out.APIsETag || prev.APIETag != out.APIETag {
+		klog.V(2).InfoS("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
 	}
-	return req, nil
+	d.mu.Lock()
+	same := sameDiscovered(d.discovered, discovered)
+	d.discovered = discovered
+	d.mu.Unlock()
+	if !same {
+		d.cfg.Table.SetDiscovered(discovered)
+	}
 }
 
-// getDoc sends docRequest(ctx, path, accept, etag) with get.
-func getDoc(ctx context.Context, get getFunc, path, accept, etag string) (*http.Response, error) {
-	req, err := docRequest(ctx, path, accept, etag)
-	if err != nil {
-		return nil, err
-	}
-	return get(req)
-}
-
-// readDocs reads the /api, /apis and OpenAPI v3 root documents with
-// conditional requests; changed is false when all three were unchanged.
-func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, bool, error) {
-	next := &serverDocs{}
-	if prev != nil {
-		*next = *prev
-	}
-	changed := prev == nil
-	for _, root := range []struct {
-		path string
-		doc  *rootDoc
-	}{{rootAPI, &next.api}, {rootAPIs, &next.apis}} {
-		resp, err := getDoc(ctx, get, root.path, acceptLocalDiscovery, root.doc.etag)
-		if err != nil {
-			return nil, false, err
-		}
-		body, err := readBody(resp)
-		if err != nil {
-			return nil, false, err
-		}
-		if resp.StatusCode == http.StatusNotModified && prev != nil {
-			continue
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, false, fmt.Errorf("%s: GET %s answered %d: %.200s", badResponse, root.path, resp.StatusCode, body)
-		}
-		if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "as=APIGroupDiscoveryList") || !strings.Contains(ct, "v=v2") {
-			return nil, false, fmt.Errorf("%s: GET %s answered %q, not aggregated discovery v2", badResponse, root.path, ct)
-		}
-		var list apidiscoveryv2.APIGroupDiscoveryList
-		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, false, fmt.Errorf("%s: decoding %s: %w", badResponse, root.path, err)
-		}
-		*root.doc = rootDoc{groups: list.Items, etag: resp.Header.Get("ETag")}
-		changed = true
-	}
-
-	resp, err := getDoc(ctx, get, openAPIRoot, "application/json", next.openAPIETag)
-	if err != nil {
-		return nil, false, err
-	}
-	body, err := readBody(resp)
-	if err != nil {
-		return nil, false, err
-	}
-	switch resp.StatusCode {
-	case http.StatusNotModified:
-	case http.StatusNotFound: // OpenAPI v3 turned off there
-		if next.openAPI != nil {
-			changed = true
-		}
-		next.openAPI, next.openAPIETag = nil, ""
-	case http.StatusOK:
-		var root handler3.OpenAPIV3Discovery
-		if err := json.Unmarshal(body, &root); err != nil {
-			return nil, false, fmt.Errorf("%s: decoding %s: %w", badResponse, openAPIRoot, err)
-		}
-		next.openAPI = make(map[string]string, len(root.Paths))
-		for p, gv := range root.Paths {
-			next.openAPI[p] = gv.ServerRelativeURL
-		}
-		next.openAPIETag = resp.Header.Get("ETag")
-		changed = true
-	default:
-		return nil, false, fmt.Errorf("%s: GET %s answered %d: %.200s", badResponse, openAPIRoot, resp.StatusCode, body)
-	}
-	return next, changed, nil
-}
-
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-}
-
-// rebuild recomputes the merged snapshot when anything it depends on changed.
-func (d *PeerDiscovery) rebuild() {
-	snap := d.table.Snapshot()
-	now := d.clock.Now()
+// inputs does the merge's bookkeeping and copies what a build needs; ok
+// is false when nothing changed since the last build.
+func (d *PeerDiscovery) inputs(snap *Snapshot) (DiscoveryInputs, bool) {
+	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.trackExtensions(snap, now)
 	d.forgetDeparted(snap, now)
 	d.recordStaleness(now)
+	if d.localDocs != nil && snap.LocalKnown() && d.allAsked(snap) {
+		d.ready.Store(true)
+	}
 	if !d.dirty || d.localDocs == nil {
-		return
+		return DiscoveryInputs{}, false
 	}
 	d.dirty = false
+	in := DiscoveryInputs{Self: d.cfg.Self, Now: now, Table: snap, Local: d.localDocs,
+		Peers: make(map[string]PeerDocs, len(d.state)),
+		Rules: MergeRules{Extensions: d.extensions, Removed: make(map[schema.GroupVersion]time.Time, len(d.removed))}}
+	for id, st := range d.state {
+		in.Peers[id] = *st
+	}
+	for gv, at := range d.removed {
+		in.Rules.Removed[gv] = at
+	}
+	return in, true
+}
 
-	rules := MergeRules{Extensions: d.extensions, Removed: d.removed}
-	self := DiscoverySource{Server: d.self, Local: true, Fresh: true, FetchedAt: d.localDocs.fetchedAt}
-	apiSrcs := []DiscoverySource{withGroups(self, d.localDocs.api.groups)}
-	apisSrcs := []DiscoverySource{withGroups(self, d.localDocs.apis.groups)}
-	ids := make([]string, 0, len(d.peers))
-	for id, st := range d.peers {
-		if st.docs != nil {
-			ids = append(ids, id)
+// allAsked: every live, addressed peer has been asked at least once.
+func (d *PeerDiscovery) allAsked(snap *Snapshot) bool {
+	for _, p := range snap.Peers() {
+		if p.ID == d.cfg.Self || !p.Live || p.Address == "" {
+			continue
+		}
+		if _, asked := d.state[p.ID]; !asked {
+			return false
 		}
 	}
-	sort.Strings(ids)
-	discovered := map[string][]schema.GroupVersionResource{}
-	peerSources := map[string]DiscoverySource{}
-	peerGVs := map[string][]schema.GroupVersion{}
-	for _, id := range ids {
-		st := d.peers[id]
-		p, _ := snap.Peer(id)
-		src := DiscoverySource{Server: id, Fresh: p.Live && st.lastError == "", FetchedAt: st.docs.fetchedAt}
-		peerSources[id] = src
-		apiSrcs = append(apiSrcs, withGroups(src, st.docs.api.groups))
-		apisSrcs = append(apisSrcs, withGroups(src, st.docs.apis.groups))
-		peerGVs[id], discovered[id] = contributed(&src, rules, st.docs)
-	}
-
-	out := &DiscoverySnapshot{
-		Built:       now,
-		groups:      map[string]*apidiscoveryv2.APIGroupDiscovery{},
-		local:       map[schema.GroupVersion]bool{},
-		localGroups: map[string][]string{},
-		peersFor:    map[schema.GroupVersion][]*Peer{},
-		openAPI:     map[string]string{},
-	}
-	out.API, out.APIETag = discoveryList(MergeDiscovery(apiSrcs, rules))
-	out.APIs, out.APIsETag = discoveryList(MergeDiscovery(apisSrcs, rules))
-	out.GroupList = APIGroupList(out.APIs.Items)
-	for i := range out.APIs.Items {
-		out.groups[out.APIs.Items[i].Name] = &out.APIs.Items[i]
-	}
-	eachVersion(d.localDocs, func(gv schema.GroupVersion, _ *apidiscoveryv2.APIVersionDiscovery) {
-		out.local[gv] = true
-		out.localGroups[gv.Group] = append(out.localGroups[gv.Group], gv.Version)
-	})
-	fromFresh := map[string]bool{}
-	for _, id := range ids {
-		st, src := d.peers[id], peerSources[id]
-		p, _ := snap.Peer(id)
-		routable := p.Live && p.Address != ""
-		for _, gv := range peerGVs[id] {
-			if out.local[gv] {
-				continue
-			}
-			if routable {
-				out.peersFor[gv] = append(out.peersFor[gv], &p)
-			}
-			// The first fresh peer's OpenAPI URL (IDs are sorted), else
-			// the first stale one's.
-			path := openAPIPath(gv)
-			if u, ok := st.docs.openAPI[path]; ok && !fromFresh[path] {
-				if _, had := out.openAPI[path]; !had || src.Fresh {
-					out.openAPI[path], fromFresh[path] = u, src.Fresh
-				}
-			}
-		}
-	}
-	for _, id := range ids {
-		st := d.peers[id]
-		dp := DiscoveryPeer{ID: id, Fresh: peerSources[id].Fresh, HasData: true, Groups: len(st.docs.api.groups) + len(st.docs.apis.groups)}
-		t := st.docs.fetchedAt
-		dp.FetchedAt, dp.AgeSeconds = &t, now.Sub(t).Seconds()
-		if st.lastError != "" {
-			at := st.lastErrorAt
-			dp.LastError, dp.LastErrorAt = st.lastError, &at
-		}
-		out.peers = append(out.peers, dp)
-	}
-	for id, st := range d.peers {
-		if st.docs == nil && st.lastError != "" {
-			at := st.lastErrorAt
-			out.peers = append(out.peers, DiscoveryPeer{ID: id, LastError: st.lastError, LastErrorAt: &at})
-		}
-	}
-	sort.Slice(out.peers, func(i, j int) bool { return out.peers[i].ID < out.peers[j].ID })
-
-	prev := d.current.Swap(out)
-	if prev == nil || prev.APIsETag != out.APIsETag || prev.APIETag != out.APIETag {
-		klog.V(2).InfoS("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(ids))
-	}
-	if !sameDiscovered(d.discovered, discovered) {
-		d.discovered = discovered
-		d.table.SetDiscovered(discovered)
-	}
+	return true
 }
 
 // trackExtensions records when extension group/versions go away, so a
@@ -572,7 +328,7 @@ func (d *PeerDiscovery) trackExtensions(snap *Snapshot, now time.Time) {
 		}
 	}
 	for gv, at := range d.removed {
-		if cur[gv] || now.Sub(at) > d.retention+removedExtensionLag {
+		if cur[gv] || now.Sub(at) > d.cfg.Retention+removedExtensionLag {
 			delete(d.removed, gv)
 			d.dirty = true
 		}
@@ -587,18 +343,19 @@ func (d *PeerDiscovery) trackExtensions(snap *Snapshot, now time.Time) {
 // departed (or since its data was last read) has passed, or when the peer
 // table no longer knows it.
 func (d *PeerDiscovery) forgetDeparted(snap *Snapshot, now time.Time) {
-	for id, st := range d.peers {
+	for id, st := range d.state {
 		p, known := snap.Peer(id)
 		expired := !known ||
-			(!p.Live && !p.DepartedAt.IsZero() && now.Sub(p.DepartedAt) > d.retention) ||
-			(st.docs != nil && now.Sub(st.docs.fetchedAt) > d.retention)
-		if !expired || st.inFlight {
+			(!p.Live && !p.DepartedAt.IsZero() && now.Sub(p.DepartedAt) > d.cfg.Retention) ||
+			(st.docs != nil && now.Sub(st.docs.fetchedAt) > d.cfg.Retention)
+		if !expired {
 			continue
 		}
 		if st.docs != nil {
 			klog.InfoS("Forgetting a departed peer's discovery data", "peer", id, "fetchedAt", st.docs.fetchedAt)
 		}
-		delete(d.peers, id)
+		delete(d.state, id)
+		delete(d.addresses, id)
 		discoveryStaleness.DeleteLabelValues(id)
 		d.dirty = true
 	}
@@ -606,43 +363,11 @@ func (d *PeerDiscovery) forgetDeparted(snap *Snapshot, now time.Time) {
 
 // recordStaleness sets each peer's data age.
 func (d *PeerDiscovery) recordStaleness(now time.Time) {
-	for id, st := range d.peers {
+	for id, st := range d.state {
 		if st.docs != nil {
 			discoveryStaleness.WithLabelValues(id).Set(now.Sub(st.docs.fetchedAt).Seconds())
 		}
 	}
-}
-
-func withGroups(src DiscoverySource, groups []apidiscoveryv2.APIGroupDiscovery) DiscoverySource {
-	src.Groups = groups
-	return src
-}
-
-// eachVersion calls f with every group/version of a server's /api and
-// /apis documents.
-func eachVersion(docs *serverDocs, f func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery)) {
-	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
-		for _, g := range root {
-			for i := range g.Versions {
-				f(schema.GroupVersion{Group: g.Name, Version: g.Versions[i].Version}, &g.Versions[i])
-			}
-		}
-	}
-}
-
-// contributed lists the group/versions a peer's documents contribute to
-// the merge, and their resources (for the router).
-func contributed(src *DiscoverySource, rules MergeRules, docs *serverDocs) (gvs []schema.GroupVersion, gvrs []schema.GroupVersionResource) {
-	eachVersion(docs, func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery) {
-		if rules.skip(src, gv) {
-			return
-		}
-		gvs = append(gvs, gv)
-		for _, r := range v.Resources {
-			gvrs = append(gvrs, gv.WithResource(r.Resource))
-		}
-	})
-	return gvs, gvrs
 }
 
 func sameDiscovered(a, b map[string][]schema.GroupVersionResource) bool {
@@ -663,28 +388,6 @@ func sameDiscovered(a, b map[string][]schema.GroupVersionResource) bool {
 	return true
 }
 
-// openAPIPath is a group/version's path in the OpenAPI v3 root document.
-func openAPIPath(gv schema.GroupVersion) string {
-	if gv.Group == "" {
-		return "api/" + gv.Version
-	}
-	return "apis/" + gv.Group + "/" + gv.Version
-}
-
-// discoveryList wraps merged groups as a document and computes its ETag
-// from the content alone, the way upstream computes its own.
-func discoveryList(groups []apidiscoveryv2.APIGroupDiscovery) (*apidiscoveryv2.APIGroupDiscoveryList, string) {
-	list := &apidiscoveryv2.APIGroupDiscoveryList{
-		TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: apidiscoveryv2.SchemeGroupVersion.String()},
-		Items:    groups,
-	}
-	b, err := json.Marshal(groups)
-	if err != nil {
-		utilruntime.HandleError(fmt.Errorf("hashing merged discovery: %w", err))
-	}
-	return list, fmt.Sprintf("%X", sha512.Sum512(b))
-}
-
 // peerKey summarises the table's peers; a change means fetches may be due.
 func peerKey(snap *Snapshot) string {
 	var b strings.Builder
@@ -692,30 +395,4 @@ func peerKey(snap *Snapshot) string {
 		fmt.Fprintf(&b, "%s=%s/%t;", p.ID, p.Address, p.Live)
 	}
 	return b.String()
-}
-
-// recorder captures an in-process response.
-type recorder struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.body.Write(b)
-}
-func (r *recorder) response() *http.Response {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return &http.Response{StatusCode: r.code, Header: r.header, Body: io.NopCloser(&r.body)}
 }

@@ -3,6 +3,7 @@ package peerproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,10 +54,10 @@ func (s *docServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestReadDocsIsConditional(t *testing.T) {
 	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
-	d := &PeerDiscovery{local: srv}
+	get := inProcess(srv)
 	ctx := context.Background()
 
-	docs, changed, err := readDocs(ctx, d.localGet, nil)
+	docs, changed, err := readDocs(ctx, get, nil)
 	if err != nil || !changed {
 		t.Fatalf("first read: changed=%t err=%v", changed, err)
 	}
@@ -70,7 +71,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 		t.Errorf("first read: %d full answers, want 3", srv.full)
 	}
 
-	again, changed, err := readDocs(ctx, d.localGet, docs)
+	again, changed, err := readDocs(ctx, get, docs)
 	if err != nil || changed {
 		t.Fatalf("unchanged read: changed=%t err=%v", changed, err)
 	}
@@ -82,7 +83,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 	}
 
 	srv.apis = doc("batch/v1:cronjobs,jobs")
-	next, changed, err := readDocs(ctx, d.localGet, again)
+	next, changed, err := readDocs(ctx, get, again)
 	if err != nil || !changed {
 		t.Fatalf("changed read: changed=%t err=%v", changed, err)
 	}
@@ -93,16 +94,19 @@ func TestReadDocsIsConditional(t *testing.T) {
 
 func TestReadDocsRejectsUnaggregatedAnswers(t *testing.T) {
 	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json"}
-	d := &PeerDiscovery{local: srv}
-	_, _, err := readDocs(context.Background(), d.localGet, nil)
-	if err == nil || !strings.HasPrefix(err.Error(), badResponse) || !strings.Contains(err.Error(), "not aggregated discovery v2") {
+	_, _, err := readDocs(context.Background(), inProcess(srv), nil)
+	var bad *badResponseError
+	if !errors.As(err, &bad) || !strings.Contains(err.Error(), "not aggregated discovery v2") {
 		t.Fatalf("want a bad-response error naming the format, got %v", err)
+	}
+	if f := classify(err); f.kind != errBadResponse {
+		t.Errorf("classified as %q, want %q", f.kind, errBadResponse)
 	}
 }
 
 func TestTrackExtensionsRemembersRemovals(t *testing.T) {
 	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
-	d := &PeerDiscovery{removed: map[schema.GroupVersion]time.Time{}, retention: time.Minute}
+	d := &PeerDiscovery{removed: map[schema.GroupVersion]time.Time{}, cfg: DiscoveryConfig{Retention: time.Minute}}
 	d.trackExtensions(BuildSnapshot(SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}}), t0)
 	if len(d.removed) != 0 {
 		t.Fatalf("nothing was removed yet: %v", d.removed)
@@ -119,7 +123,7 @@ func TestTrackExtensionsRemembersRemovals(t *testing.T) {
 }
 
 func TestForgetDeparted(t *testing.T) {
-	d := &PeerDiscovery{retention: time.Minute, peers: map[string]*peerState{
+	d := &PeerDiscovery{cfg: DiscoveryConfig{Retention: time.Minute}, addresses: map[string]string{}, state: map[string]*PeerDocs{
 		"live":     {docs: &serverDocs{fetchedAt: t0}},
 		"departed": {docs: &serverDocs{fetchedAt: t0.Add(-2 * time.Minute)}},
 		"recent":   {docs: &serverDocs{fetchedAt: t0.Add(-50 * time.Second)}},
@@ -132,7 +136,7 @@ func TestForgetDeparted(t *testing.T) {
 	}})
 	d.forgetDeparted(snap, t0)
 	for id, want := range map[string]bool{"live": true, "departed": false, "recent": true, "unknown": false} {
-		if _, kept := d.peers[id]; kept != want {
+		if _, kept := d.state[id]; kept != want {
 			t.Errorf("peer %s kept=%t, want %t", id, kept, want)
 		}
 	}

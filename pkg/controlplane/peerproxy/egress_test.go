@@ -91,8 +91,8 @@ func TestEgressFailureNeverDialsDirectly(t *testing.T) {
 		t.Errorf("tried %v with %d dials, want both peers, one dial each", a.tried, dials.Load())
 	}
 	err := <-fx.errs
-	if kind, cause := classify(err); kind != errEgressProxy || !strings.Contains(cause, testEgressProxy) {
-		t.Errorf("classified as %q (%q), want %q naming the proxy", kind, cause, errEgressProxy)
+	if f := classify(err); f.kind != errEgressProxy || !strings.Contains(f.cause, testEgressProxy) {
+		t.Errorf("classified as %q (%q), want %q naming the proxy", f.kind, f.cause, errEgressProxy)
 	}
 	if !strings.Contains(err.Error(), testEgressProxy) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error %q should name the proxy and keep its cause", err)
@@ -117,10 +117,10 @@ func TestEgressDialIsBounded(t *testing.T) {
 		t.Errorf("dial returned after %s, want about 50ms", elapsed)
 	}
 	var ee *egressError
-	if !errors.As(err, &ee) || !errors.Is(err, context.DeadlineExceeded) || !unreachable(err) {
+	if !errors.As(err, &ee) || !errors.Is(err, context.DeadlineExceeded) || !classify(err).undelivered {
 		t.Fatalf("got %v, want an unreachable egress error from the deadline", err)
 	}
-	if kind, _ := classify(err); kind != errEgressProxy {
+	if kind := classify(err).kind; kind != errEgressProxy {
 		t.Errorf("classified as %q, want %q (the proxy failed, not the peer)", kind, errEgressProxy)
 	}
 	close(release)

@@ -8,11 +8,11 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
-// localFixture is the filter in front of a handler that serves every
-// request here, with routerSnapshot's table: the request asks for pods,
-// which this server serves.
+// localFixture is both filters, chained as the command chains them, in
+// front of a handler that serves every request here, with routerSnapshot's
+// table: the request asks for pods, which this server serves.
 type localFixture struct {
-	f      *filter
+	f      http.Handler
 	served int
 	w      http.ResponseWriter
 	r      *http.Request
@@ -22,9 +22,12 @@ func newLocalFixture() *localFixture {
 	fx := &localFixture{}
 	table := &PeerTable{}
 	table.current.Store(routerSnapshot(true))
-	fx.f = &filter{
-		next:  http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fx.served++ }),
-		table: table,
+	fx.f = &mergedDiscoveryFilter{
+		merged: &MergedDiscovery{},
+		next: &peerProxyFilter{
+			next:  http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fx.served++ }),
+			table: table,
+		},
 	}
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/namespaces/default/pods/web", nil)
 	fx.r = r.WithContext(request.WithRequestInfo(r.Context(), resourceInfo("", "v1", "pods", "")))

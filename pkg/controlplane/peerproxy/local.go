@@ -15,13 +15,6 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Headers that mark a request as already forwarded by a peer: it is always
-// served locally and never proxied again.
-const (
-	HeaderRerouted    = "X-Kubernetes-APIServer-Rerouted"
-	HeaderPeerProxied = "X-Kubernetes-Peer-Proxied"
-)
-
 // localOnly makes a loopback client see only what this server itself
 // serves. Until every path is installed, a group/version this server does
 // not serve answers 503 with Retry-After: 5 instead of 404, and client-go

@@ -79,7 +79,7 @@ type Config struct {
 	PeerAddress func() (string, error)
 }
 
-// MixedVersionProxy holds the proxy's controllers.
+// MixedVersionProxy holds the proxy's controllers and filters.
 type MixedVersionProxy struct {
 	cfg          Config
 	leases       informers.SharedInformerFactory
@@ -89,14 +89,17 @@ type MixedVersionProxy struct {
 	table        *PeerTable
 	registration *Registration
 	retention    *Retention
-	proxy        *failover
-	discovery    *PeerDiscovery // nil without proxying
-	// readLocal reads this server's own API: it feeds the router's local
-	// set and registration's entries.
-	readLocal func(context.Context) (map[string]Entry, error)
-	health    *health
-	// calls makes one-off loopback calls, each bounded in time.
-	calls kubernetes.Interface
+	health       *health
+	// calls makes one-off loopback calls, each bounded in time; callConfig
+	// is its client config.
+	calls      kubernetes.Interface
+	callConfig *rest.Config
+
+	// Proxying only; all nil without it.
+	transports *transports
+	forward    *forwarder
+	merged     *MergedDiscovery
+	discovery  *PeerDiscovery // built by Install, which has the local handler
 }
 
 // New builds the proxy's controllers; nothing runs until its hooks do.
@@ -111,22 +114,9 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		cfg.Retention = DefaultRetention
 	}
 	RegisterMetrics()
-	client, err := kubernetes.NewForConfig(cfg.Loopback)
-	if err != nil {
+	m := &MixedVersionProxy{cfg: cfg, callConfig: withCallTimeout(cfg.Loopback, loopbackCallTimeout)}
+	if err := m.newInformers(); err != nil {
 		return nil, err
-	}
-	calls := withCallTimeout(cfg.Loopback, loopbackCallTimeout)
-	callClient, err := kubernetes.NewForConfig(calls)
-	if err != nil {
-		return nil, err
-	}
-	m := &MixedVersionProxy{
-		cfg: cfg,
-		leases: informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithNamespace(metav1.NamespaceSystem),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector })),
-		cluster: informers.NewSharedInformerFactory(client, 0),
-		calls:   callClient,
 	}
 	clk := clock.RealClock{}
 	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
@@ -134,17 +124,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		Leases:          m.leases.Coordination().V1().Leases().Informer(),
 		StorageVersions: svInformer,
 	}
-	if cfg.Proxy != nil {
-		crdClient, err := apiextensionsclient.NewForConfig(cfg.Loopback)
-		if err != nil {
-			return nil, err
-		}
-		aggClient, err := aggregatorclient.NewForConfig(cfg.Loopback)
-		if err != nil {
-			return nil, err
-		}
-		m.crds = apiextensionsinformers.NewSharedInformerFactory(crdClient, 0)
-		m.apiServices = aggregatorinformers.NewSharedInformerFactory(aggClient, 0)
+	if m.crds != nil {
 		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions().Informer()
 		src.APIServices = m.apiServices.Apiregistration().V1().APIServices().Informer()
 	}
@@ -156,31 +136,66 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.proxy = &failover{t: t, health: m.health}
-		// The local handler is set by Install, before any hook runs.
-		m.discovery = NewPeerDiscovery(cfg.ServerID, m.table, nil, t.forDiscovery(), first(cfg.Proxy.Headers.User), cfg.Retention, clk)
+		m.transports = t
+		m.forward = newForwarder(&failover{t: t, health: m.health}, cfg.Proxy.Headers, cfg.Serializer)
+		m.merged = &MergedDiscovery{}
 	}
-	m.retention = NewRetention(cfg.Retention, callClient, svInformer, m.table, clk)
-	m.readLocal = func(ctx context.Context) (map[string]Entry, error) {
-		dc, err := LocalDiscoveryClient(calls)
-		if err != nil {
-			return nil, err
-		}
-		lists, err := LocalResourceLists(dc, cfg.Schemes)
-		if err != nil {
-			return nil, fmt.Errorf("reading this server's discovery: %w", err)
-		}
-		m.table.SetLocal(LocalGVRs(lists))
-		entries, err := LocalEntries(cfg.ServerID, lists, cfg.Schemes)
-		if err == nil && len(entries) == 0 {
-			err = fmt.Errorf("discovery shows no built-in persisted resource")
-		}
-		return entries, err
-	}
+	m.retention = NewRetention(cfg.Retention, m.calls, svInformer, m.table, clk)
 	if !cfg.UpstreamRegistration {
-		m.registration = NewRegistration(cfg.ServerID, callClient, svInformer, m.readLocal, clk)
+		m.registration = NewRegistration(cfg.ServerID, m.calls, svInformer, m.updateLocal, clk)
 	}
 	return m, nil
+}
+
+// newInformers builds the loopback clients and the informer factories:
+// identity leases and StorageVersions always, CRDs and APIServices only
+// when proxying (the table routes extensions only then).
+func (m *MixedVersionProxy) newInformers() error {
+	client, err := kubernetes.NewForConfig(m.cfg.Loopback)
+	if err != nil {
+		return err
+	}
+	if m.calls, err = kubernetes.NewForConfig(m.callConfig); err != nil {
+		return err
+	}
+	m.leases = informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(metav1.NamespaceSystem),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector }))
+	m.cluster = informers.NewSharedInformerFactory(client, 0)
+	if m.cfg.Proxy == nil {
+		return nil
+	}
+	crdClient, err := apiextensionsclient.NewForConfig(m.cfg.Loopback)
+	if err != nil {
+		return err
+	}
+	aggClient, err := aggregatorclient.NewForConfig(m.cfg.Loopback)
+	if err != nil {
+		return err
+	}
+	m.crds = apiextensionsinformers.NewSharedInformerFactory(crdClient, 0)
+	m.apiServices = aggregatorinformers.NewSharedInformerFactory(aggClient, 0)
+	return nil
+}
+
+// updateLocal reads this server's own API through its discovery, hands
+// the served group/version/resources to the peer table (the router's
+// local set) and returns the StorageVersion entries registration writes.
+func (m *MixedVersionProxy) updateLocal(context.Context) (map[string]Entry, error) {
+	dc, err := LocalDiscoveryClient(m.callConfig)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := LocalResourceLists(dc, m.cfg.Schemes)
+	if err != nil {
+		return nil, fmt.Errorf("reading this server's discovery: %w", err)
+	}
+	m.table.SetLocal(LocalGVRs(lists))
+	entries, err := LocalEntries(m.cfg.ServerID, lists, m.cfg.Schemes)
+	if err == nil && len(entries) == 0 {
+		err = fmt.Errorf("discovery shows no built-in persisted resource")
+	}
+	return entries, err
 }
 
 // withCallTimeout is loopback for one-off calls, each cut off after
@@ -198,10 +213,19 @@ func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error 
 	if err := s.AddPostStartHook(HookPeerTable, m.startPeerTable); err != nil {
 		return err
 	}
-	if m.discovery != nil {
+	if m.merged != nil {
 		// This server's own documents are read in-process, past
-		// authentication and past our filter.
-		m.discovery.local = s.UnprotectedHandler()
+		// authentication and past our filters.
+		m.discovery = NewPeerDiscovery(DiscoveryConfig{
+			Self:       m.cfg.ServerID,
+			Table:      m.table,
+			Local:      s.UnprotectedHandler(),
+			Peers:      m.transports.forDiscovery(),
+			UserHeader: first(m.cfg.Proxy.Headers.User),
+			Retention:  m.cfg.Retention,
+			Clock:      clock.RealClock{},
+			Publish:    m.merged,
+		})
 		if err := s.AddPostStartHook(HookDiscovery, m.startDiscovery); err != nil {
 			return err
 		}
@@ -219,8 +243,8 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		m.crds.Start(ctx.Done())
 		m.apiServices.Start(ctx.Done())
 	}
-	if m.proxy != nil {
-		m.proxy.t.creds.Run(ctx)
+	if m.transports != nil {
+		m.transports.creds.Run(ctx)
 	}
 	go m.table.Run(ctx)
 	go m.retention.Run(ctx)
@@ -229,7 +253,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	// a resource it lacks for one it serves (or the reverse).
 	var holder string
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		entries, err := m.readLocal(ctx)
+		entries, err := m.updateLocal(ctx)
 		if err != nil {
 			klog.V(2).InfoS("Reading this server's own API; retrying", "err", err)
 			return false, nil
@@ -265,7 +289,7 @@ func (m *MixedVersionProxy) addressPublished() bool {
 func (m *MixedVersionProxy) startDiscovery(ctx genericapiserver.PostStartHookContext) error {
 	go m.discovery.Run(ctx)
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
-		return m.discovery.Ready() && m.discovery.Snapshot() != nil, nil
+		return m.discovery.Ready(), nil
 	})
 }
 

@@ -258,7 +258,7 @@ func TestProxyUntrustedPeerCertificate(t *testing.T) {
 		t.Fatalf("answer %d, peer reached %d times", rec.Code, reached.Load())
 	}
 	err = <-fx.errs
-	if kind, _ := classify(err); kind != errUntrustedCert {
+	if kind := classify(err).kind; kind != errUntrustedCert {
 		t.Fatalf("classified %v as %s", err, kind)
 	}
 }
@@ -399,7 +399,7 @@ func TestProxyPeerIgnoringTheIdentityIsNamed(t *testing.T) {
 	rec = httptest.NewRecorder()
 	fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, unauthorized)
 	err := <-fx.errs
-	if kind, _ := classify(err); kind != errClientCertRefused || rec.Code != http.StatusServiceUnavailable {
+	if kind := classify(err).kind; kind != errClientCertRefused || rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("answer %d, error %v classified %s", rec.Code, err, kind)
 	}
 	if !strings.Contains(err.Error(), `subject "CN=front-proxy-client"`) || !strings.Contains(err.Error(), "--requestheader-client-ca-file") {

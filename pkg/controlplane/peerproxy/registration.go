@@ -97,7 +97,7 @@ func (r *Registration) Run(ctx context.Context, workers int, resync time.Duratio
 	klog.InfoS("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
 	r.enqueueAll()
 	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { drain(ctx, r.queue, "write", r.sync) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "write", r.sync) }, time.Second)
 	}
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := r.refreshDesired(ctx); err != nil {
@@ -220,28 +220,4 @@ func statusEqual(a, b *apiserverinternalv1alpha1.StorageVersionStatus) bool {
 		}
 	}
 	return true
-}
-
-// drain runs sync on q's keys until q shuts down. Failures are retried
-// with the queue's backoff, counted under operation, and logged as errors
-// once they keep failing.
-func drain(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], operation string, sync func(context.Context, string) error) {
-	for {
-		key, quit := q.Get()
-		if quit {
-			return
-		}
-		if err := sync(ctx, key); err != nil {
-			registrationErrors.WithLabelValues(operation).Inc()
-			if q.NumRequeues(key) < 5 {
-				klog.V(2).InfoS("Retrying StorageVersion update", "operation", operation, "storageVersion", key, "err", err)
-			} else {
-				klog.ErrorS(err, "StorageVersion update keeps failing", "operation", operation, "storageVersion", key)
-			}
-			q.AddRateLimited(key)
-		} else {
-			q.Forget(key)
-		}
-		q.Done(key)
-	}
 }

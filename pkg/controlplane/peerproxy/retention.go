@@ -122,7 +122,7 @@ func (r *Retention) Run(ctx context.Context) {
 	if !cache.WaitForNamedCacheSync("mvp-storage-version-retention", ctx.Done(), r.synced) {
 		return
 	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) { drain(ctx, r.queue, "collect", r.sync) }, time.Second)
+	go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "collect", r.sync) }, time.Second)
 	<-ctx.Done()
 }
 

@@ -41,6 +41,13 @@ type Route struct {
 	Peers []*Peer
 }
 
+// Headers that mark a request as already forwarded by a peer: it is always
+// served locally and never proxied again.
+const (
+	HeaderRerouted    = "X-Kubernetes-APIServer-Rerouted"
+	HeaderPeerProxied = "X-Kubernetes-Peer-Proxied"
+)
+
 // rerouteKeys are the reroute markers as http.Header stores them. Indexing
 // the map with them directly spares Header.Get its canonicalisation, which
 // allocates for a name not already canonical: this runs on every request.

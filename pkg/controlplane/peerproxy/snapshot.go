@@ -139,6 +139,15 @@ func (s *Snapshot) GVRs() []schema.GroupVersionResource {
 	return out
 }
 
+// GVRKey names a GVR in documents and logs; the core group is "core".
+func GVRKey(gvr schema.GroupVersionResource) string {
+	g := gvr.Group
+	if g == "" {
+		g = coreGroupName
+	}
+	return g + "/" + gvr.Version + "/" + gvr.Resource
+}
+
 // SnapshotInputs is everything a snapshot is built from.
 type SnapshotInputs struct {
 	Self            string
