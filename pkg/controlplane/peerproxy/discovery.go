@@ -38,7 +38,9 @@ const (
 // MergedDiscovery holds the current DiscoverySnapshot; nil until this
 // server's own documents were read. The filter reads it, the controller
 // replaces it whole.
-type MergedDiscovery struct{ current atomic.Pointer[DiscoverySnapshot] }
+type MergedDiscovery struct {
+	current atomic.Pointer[DiscoverySnapshot]
+}
 
 // Snapshot returns the merged discovery, or nil.
 func (m *MergedDiscovery) Snapshot() *DiscoverySnapshot { return m.current.Load() }
