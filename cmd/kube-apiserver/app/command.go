@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -66,50 +67,7 @@ it, instead of answering a false 404 during an upgrade.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			verflag.PrintAndExitIfRequested()
-			if err := logsapi.ValidateAndApply(s.Logs, gates); err != nil {
-				return err
-			}
-			cliflag.PrintFlags(cmd.Flags())
-
-			peerFlags := peerFlagsOf(s, gates)
-			// Ours first, so bad peer flags fail before anything is completed.
-			// The egress check is independent of the gate: it keeps a
-			// configuration that passes upstream's validation from crashing
-			// the server at start-up.
-			egress, err := options.ControlPlaneEgress(s.EgressSelector.ConfigFile)
-			errs := options.Validate(peerFlags)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if len(errs) > 0 {
-				return utilerrors.NewAggregate(errs)
-			}
-			addrs := options.Addresses{
-				AdvertiseAddress: s.GenericServerRunOptions.AdvertiseAddress, // before Complete defaults it
-				BindAddress:      s.SecureServing.BindAddress,
-				SecurePort:       s.SecureServing.BindPort,
-				HostIP:           utilnet.ChooseHostInterface,
-			}
-			peerConfig, err := options.Resolve(peerFlags, addrs)
-			if err != nil {
-				return err
-			}
-			peerConfig.EgressProxy = egress
-			if peerConfig.Enabled {
-				options.EnableStorageVersionAPI(s.APIEnablement.RuntimeConfig)
-			}
-
-			completed, err := s.Complete(ctx)
-			if err != nil {
-				return err
-			}
-			if errs := completed.Validate(); len(errs) != 0 {
-				return utilerrors.NewAggregate(errs)
-			}
-			gates.(featuregate.MutableFeatureGate).AddMetrics()
-			s.GenericServerRunOptions.ComponentGlobalsRegistry.AddMetrics()
-			return Run(ctx, completed, peerConfig)
+			return runCommand(ctx, cmd, s, gates)
 		},
 		Args: func(cmd *cobra.Command, args []string) error {
 			for _, arg := range args {
@@ -121,6 +79,61 @@ it, instead of answering a false 404 during an upgrade.`,
 		},
 	}
 	cmd.SetContext(ctx)
+	addFlags(cmd, s)
+	return cmd
+}
+
+// runCommand validates ours and upstream's options, in that order, and
+// runs the server.
+func runCommand(ctx context.Context, cmd *cobra.Command, s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureGate) error {
+	verflag.PrintAndExitIfRequested()
+	if err := logsapi.ValidateAndApply(s.Logs, gates); err != nil {
+		return err
+	}
+	cliflag.PrintFlags(cmd.Flags())
+
+	peerFlags := peerFlagsOf(s, gates)
+	// Ours first, so bad peer flags fail before anything is completed.
+	// The egress check is independent of the gate: it keeps a
+	// configuration that passes upstream's validation from crashing
+	// the server at start-up.
+	egress, err := options.ControlPlaneEgress(s.EgressSelector.ConfigFile)
+	errs := options.Validate(peerFlags)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return utilerrors.NewAggregate(errs)
+	}
+	addrs := options.Addresses{
+		AdvertiseAddress: s.GenericServerRunOptions.AdvertiseAddress, // before Complete defaults it
+		BindAddress:      s.SecureServing.BindAddress,
+		SecurePort:       s.SecureServing.BindPort,
+		HostIP:           utilnet.ChooseHostInterface,
+	}
+	peerConfig, err := options.Resolve(peerFlags, addrs)
+	if err != nil {
+		return err
+	}
+	peerConfig.EgressProxy = egress
+	if peerConfig.Enabled {
+		options.EnableStorageVersionAPI(s.APIEnablement.RuntimeConfig)
+	}
+
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return utilerrors.NewAggregate(errs)
+	}
+	gates.(featuregate.MutableFeatureGate).AddMetrics()
+	s.GenericServerRunOptions.ComponentGlobalsRegistry.AddMetrics()
+	return Run(ctx, completed, peerConfig)
+}
+
+// addFlags adds upstream's flag sets, with our help for the peer flags.
+func addFlags(cmd *cobra.Command, s *upstreamoptions.ServerRunOptions) {
 
 	namedFlagSets := s.Flags()
 	s.Flagz = flagz.NamedFlagSetsReader{FlagSets: namedFlagSets}
@@ -134,7 +147,6 @@ it, instead of answering a false 404 during an upgrade.`,
 	}
 	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
 	cliflag.SetUsageAndHelpFunc(cmd, namedFlagSets, cols)
-	return cmd
 }
 
 func peerFlagsOf(s *upstreamoptions.ServerRunOptions, gates featuregate.FeatureGate) options.PeerFlags {

@@ -51,39 +51,10 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 	if err != nil {
 		return err
 	}
-	if peer.Enabled {
-		// The identity lease heartbeat and the peer endpoint records take the
-		// address from here; both an IP and a port make it use ours.
-		config.KubeAPIs.ControlPlane.Extra.PeerAdvertiseAddress = reconcilers.PeerAdvertiseAddress{
-			PeerAdvertiseIP:   peer.AdvertiseIP.String(),
-			PeerAdvertisePort: strconv.Itoa(peer.AdvertisePort),
-		}
-	}
-
 	var mvp *peerproxy.MixedVersionProxy
 	if peer.Enabled {
-		// Upstream's lease controller, built in CreateServerChain from this
-		// config, deletes this server's identity lease at start and stop;
-		// vanilla peers would then forget this server (identitylease.go).
-		generic := config.KubeAPIs.ControlPlane.Generic
-		generic.LoopbackClientConfig.Wrap(peerproxy.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
-		// Its peer endpoint reconciler deletes the peer address record at a
-		// stop; vanilla peers resolve this server by it (identitylease.go).
-		if extra := &config.KubeAPIs.ControlPlane.Extra; extra.PeerEndpointLeaseReconciler != nil {
-			extra.PeerEndpointLeaseReconciler = peerproxy.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
-		}
-		if mvp, err = newMixedVersionProxy(config, peer); err != nil {
+		if mvp, err = wireMixedVersionProxy(config, peer); err != nil {
 			return err
-		}
-		// Innermost in the aggregator's chain: after authentication, audit,
-		// impersonation, priority and fairness and authorization, with
-		// RequestInfo and the user in the context. Only the aggregator's
-		// chain runs for external requests. Merged discovery answers
-		// first (discoveryfilter.go); the proxy filter then routes the
-		// rest (filter.go).
-		build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
-		config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
-			return build(mvp.WithMergedDiscovery(mvp.WithPeerProxy(h)), c)
 		}
 	}
 
@@ -105,6 +76,44 @@ func Run(ctx context.Context, opts upstreamoptions.CompletedOptions, peer *optio
 		return err
 	}
 	return prepared.Run(ctx)
+}
+
+// wireMixedVersionProxy builds our proxy and wires it into upstream's
+// configuration: our peer address, upstream's lease controller and peer
+// endpoint reconciler kept from deleting what vanilla peers read, and our
+// filters in the aggregator's handler chain.
+func wireMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*peerproxy.MixedVersionProxy, error) {
+	// The identity lease heartbeat and the peer endpoint records take the
+	// address from here; both an IP and a port make it use ours.
+	config.KubeAPIs.ControlPlane.Extra.PeerAdvertiseAddress = reconcilers.PeerAdvertiseAddress{
+		PeerAdvertiseIP:   peer.AdvertiseIP.String(),
+		PeerAdvertisePort: strconv.Itoa(peer.AdvertisePort),
+	}
+	// Upstream's lease controller, built in CreateServerChain from this
+	// config, deletes this server's identity lease at start and stop;
+	// vanilla peers would then forget this server (identitylease.go).
+	generic := config.KubeAPIs.ControlPlane.Generic
+	generic.LoopbackClientConfig.Wrap(peerproxy.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
+	// Its peer endpoint reconciler deletes the peer address record at a
+	// stop; vanilla peers resolve this server by it (identitylease.go).
+	if extra := &config.KubeAPIs.ControlPlane.Extra; extra.PeerEndpointLeaseReconciler != nil {
+		extra.PeerEndpointLeaseReconciler = peerproxy.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
+	}
+	mvp, err := newMixedVersionProxy(config, peer)
+	if err != nil {
+		return nil, err
+	}
+	// Innermost in the aggregator's chain: after authentication, audit,
+	// impersonation, priority and fairness and authorization, with
+	// RequestInfo and the user in the context. Only the aggregator's chain
+	// runs for external requests. Merged discovery answers first
+	// (discoveryfilter.go); the proxy filter then routes the rest
+	// (filter.go).
+	build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
+	config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return build(mvp.WithMergedDiscovery(mvp.WithPeerProxy(h)), c)
+	}
+	return mvp, nil
 }
 
 // newMixedVersionProxy builds our proxy from upstream's configuration.

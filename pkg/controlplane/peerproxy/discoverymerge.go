@@ -80,88 +80,103 @@ func MergeDiscovery(sources []DiscoverySource, rules MergeRules) []apidiscoveryv
 		srcs[i] = &sources[i]
 	}
 	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].Server < srcs[j].Server })
-
-	type resource struct {
-		src *DiscoverySource
-		r   *apidiscoveryv2.APIResourceDiscovery
-	}
-	type versionAcc struct {
-		current   bool
-		resources map[string]resource
-		orders    [][]string
-	}
-	type groupAcc struct {
-		versions       map[string]*versionAcc
-		localOrder     []string
-		extensionsOnly bool
-	}
-	groups := map[string]*groupAcc{}
-	var groupOrders [][]string
-
+	m := &merger{rules: rules, groups: map[string]*groupAcc{}}
 	for _, src := range srcs {
-		var order []string
-		for gi := range src.Groups {
-			g := &src.Groups[gi]
-			contributed := false
-			for vi := range g.Versions {
-				v := &g.Versions[vi]
-				gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
-				if rules.skip(src, gv) {
-					continue
-				}
-				acc := groups[g.Name]
-				if acc == nil {
-					acc = &groupAcc{versions: map[string]*versionAcc{}, extensionsOnly: true}
-					groups[g.Name] = acc
-				}
-				if !rules.Extensions[gv] {
-					acc.extensionsOnly = false
-				}
-				if src.Local {
-					acc.localOrder = append(acc.localOrder, v.Version)
-				}
-				va := acc.versions[v.Version]
-				if va == nil {
-					va = &versionAcc{resources: map[string]resource{}}
-					acc.versions[v.Version] = va
-				}
-				if src.Fresh && v.Freshness != apidiscoveryv2.DiscoveryFreshnessStale {
-					va.current = true
-				}
-				names := make([]string, 0, len(v.Resources))
-				for ri := range v.Resources {
-					r := &v.Resources[ri]
-					names = append(names, r.Resource)
-					if cur, ok := va.resources[r.Resource]; !ok || betterResource(src, r, cur.src, cur.r) {
-						va.resources[r.Resource] = resource{src: src, r: r}
-					}
-				}
-				va.orders = append(va.orders, names)
-				contributed = true
-			}
-			if contributed {
-				order = append(order, g.Name)
-			}
-		}
-		groupOrders = append(groupOrders, order)
+		m.add(src)
 	}
+	return m.result()
+}
 
-	out := make([]apidiscoveryv2.APIGroupDiscovery, 0, len(groups))
-	for _, name := range mergeOrder(groupOrders) {
-		acc := groups[name]
-		var versions []string
-		if acc.extensionsOnly && len(acc.localOrder) == len(acc.versions) {
-			versions = acc.localOrder
-		} else {
-			for v := range acc.versions {
-				versions = append(versions, v)
+// merger accumulates MergeDiscovery's sources, one at a time.
+type merger struct {
+	rules       MergeRules
+	groups      map[string]*groupAcc
+	groupOrders [][]string // each source's group order
+}
+
+type groupAcc struct {
+	versions       map[string]*versionAcc
+	localOrder     []string
+	extensionsOnly bool
+}
+
+type versionAcc struct {
+	current   bool
+	resources map[string]sourcedResource
+	orders    [][]string // each source's resource order
+}
+
+type sourcedResource struct {
+	src *DiscoverySource
+	r   *apidiscoveryv2.APIResourceDiscovery
+}
+
+// add takes in one source's groups.
+func (m *merger) add(src *DiscoverySource) {
+	var order []string
+	for gi := range src.Groups {
+		g := &src.Groups[gi]
+		contributed := false
+		for vi := range g.Versions {
+			v := &g.Versions[vi]
+			gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
+			if m.rules.skip(src, gv) {
+				continue
 			}
-			sort.Slice(versions, func(i, j int) bool {
-				return version.CompareKubeAwareVersionStrings(versions[i], versions[j]) > 0
-			})
+			m.version(src, gv).add(src, v)
+			contributed = true
 		}
+		if contributed {
+			order = append(order, g.Name)
+		}
+	}
+	m.groupOrders = append(m.groupOrders, order)
+}
+
+// version is the accumulator of gv, created on first use.
+func (m *merger) version(src *DiscoverySource, gv schema.GroupVersion) *versionAcc {
+	acc := m.groups[gv.Group]
+	if acc == nil {
+		acc = &groupAcc{versions: map[string]*versionAcc{}, extensionsOnly: true}
+		m.groups[gv.Group] = acc
+	}
+	if !m.rules.Extensions[gv] {
+		acc.extensionsOnly = false
+	}
+	if src.Local {
+		acc.localOrder = append(acc.localOrder, gv.Version)
+	}
+	va := acc.versions[gv.Version]
+	if va == nil {
+		va = &versionAcc{resources: map[string]sourcedResource{}}
+		acc.versions[gv.Version] = va
+	}
+	return va
+}
+
+// add takes in one source's resources of this version.
+func (va *versionAcc) add(src *DiscoverySource, v *apidiscoveryv2.APIVersionDiscovery) {
+	if src.Fresh && v.Freshness != apidiscoveryv2.DiscoveryFreshnessStale {
+		va.current = true
+	}
+	names := make([]string, 0, len(v.Resources))
+	for ri := range v.Resources {
+		r := &v.Resources[ri]
+		names = append(names, r.Resource)
+		if cur, ok := va.resources[r.Resource]; !ok || betterResource(src, r, cur.src, cur.r) {
+			va.resources[r.Resource] = sourcedResource{src: src, r: r}
+		}
+	}
+	va.orders = append(va.orders, names)
+}
+
+// result is the merged document.
+func (m *merger) result() []apidiscoveryv2.APIGroupDiscovery {
+	out := make([]apidiscoveryv2.APIGroupDiscovery, 0, len(m.groups))
+	for _, name := range mergeOrder(m.groupOrders) {
+		acc := m.groups[name]
 		g := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		for _, v := range versions {
+		for _, v := range acc.versionOrder() {
 			va := acc.versions[v]
 			vd := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessStale}
 			if va.current {
@@ -175,6 +190,22 @@ func MergeDiscovery(sources []DiscoverySource, rules MergeRules) []apidiscoveryv
 		out = append(out, g)
 	}
 	return out
+}
+
+// versionOrder: by Kubernetes version priority, except that a group made
+// only of extension versions keeps this server's order.
+func (acc *groupAcc) versionOrder() []string {
+	if acc.extensionsOnly && len(acc.localOrder) == len(acc.versions) {
+		return acc.localOrder
+	}
+	versions := make([]string, 0, len(acc.versions))
+	for v := range acc.versions {
+		versions = append(versions, v)
+	}
+	sort.Slice(versions, func(i, j int) bool {
+		return version.CompareKubeAwareVersionStrings(versions[i], versions[j]) > 0
+	})
+	return versions
 }
 
 // betterResource reports whether a (from sa) describes a resource better

@@ -181,43 +181,63 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 		extensions: in.Extensions,
 	}
 	for _, l := range in.Leases {
-		p := &Peer{ID: l.Name, Address: l.Annotations[PeerAddressAnnotation]}
-		if l.Spec.RenewTime != nil {
-			p.LastRenew = l.Spec.RenewTime.Time
-		}
-		// A server of ours keeps its lease when it stops and marks it;
-		// its next process's first renewal supersedes the mark.
-		stopped := !p.LastRenew.After(stoppedAt(l.Annotations))
-		p.Live = !p.LastRenew.IsZero() && in.Now.Sub(p.LastRenew) <= in.LiveWindow && !stopped
-		if !p.Live {
-			p.DepartedAt = p.LastRenew
-		}
+		p := peerFromLease(l, in.Now, in.LiveWindow)
 		s.peers[p.ID] = p
 	}
-	peer := func(id string) *Peer {
-		if p, ok := s.peers[id]; ok {
-			return p
-		}
-		// An entry whose server has no lease: gone (or never started its lease).
-		p := &Peer{ID: id, DepartedAt: in.Now}
-		if t, ok := in.MissingSince[id]; ok {
-			p.DepartedAt = t
-		}
-		s.peers[id] = p
-		return p
-	}
 	if s.Self != "" {
-		self := peer(s.Self)
+		self := s.peerOrDeparted(s.Self, in)
 		self.Live, self.DepartedAt = true, time.Time{} // this server is running
 	}
+	s.addEntries(in)
+	s.addDiscovered(in)
+	for gvr := range s.servers {
+		sort.Strings(s.servers[gvr])
+	}
+	for gvr := range s.live {
+		sort.Slice(s.live[gvr], func(i, j int) bool { return s.live[gvr][i].ID < s.live[gvr][j].ID })
+	}
+	return s
+}
 
+// peerFromLease reads one identity lease.
+func peerFromLease(l *coordinationv1.Lease, now time.Time, liveWindow time.Duration) *Peer {
+	p := &Peer{ID: l.Name, Address: l.Annotations[PeerAddressAnnotation]}
+	if l.Spec.RenewTime != nil {
+		p.LastRenew = l.Spec.RenewTime.Time
+	}
+	// A server of ours keeps its lease when it stops and marks it;
+	// its next process's first renewal supersedes the mark.
+	stopped := !p.LastRenew.After(stoppedAt(l.Annotations))
+	p.Live = !p.LastRenew.IsZero() && now.Sub(p.LastRenew) <= liveWindow && !stopped
+	if !p.Live {
+		p.DepartedAt = p.LastRenew
+	}
+	return p
+}
+
+// peerOrDeparted is the server id, known by lease or else added as departed: an
+// entry whose server has no lease is gone (or never started its lease).
+func (s *Snapshot) peerOrDeparted(id string, in SnapshotInputs) *Peer {
+	if p, ok := s.peers[id]; ok {
+		return p
+	}
+	p := &Peer{ID: id, DepartedAt: in.Now}
+	if t, ok := in.MissingSince[id]; ok {
+		p.DepartedAt = t
+	}
+	s.peers[id] = p
+	return p
+}
+
+// addEntries routes what StorageVersion entries say each server serves.
+func (s *Snapshot) addEntries(in SnapshotInputs) {
 	for _, sv := range in.StorageVersions {
 		gr, ok := ParseStorageVersionName(sv.Name)
 		if !ok {
 			continue
 		}
 		for _, e := range sv.Status.StorageVersions {
-			p := peer(e.APIServerID)
+			p := s.peerOrDeparted(e.APIServerID, in)
 			for _, served := range e.ServedVersions {
 				gv, err := schema.ParseGroupVersion(served)
 				if err != nil || gv.Group != gr.Group {
@@ -231,8 +251,13 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 			}
 		}
 	}
-	// Discovery adds what registration does not cover: resources without
-	// storage, and any resource a peer lists before its entries are written.
+}
+
+// addDiscovered adds what registration does not cover: resources without
+// storage, and any resource a peer lists before its entries are written.
+// Only servers the table knows by lease or entry count, never self, and
+// never for extensions.
+func (s *Snapshot) addDiscovered(in SnapshotInputs) {
 	ids := make([]string, 0, len(in.Discovered))
 	for id := range in.Discovered {
 		ids = append(ids, id)
@@ -241,7 +266,7 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 	for _, id := range ids {
 		p, ok := s.peers[id]
 		if !ok || id == s.Self {
-			continue // only servers the table knows by lease or entry
+			continue
 		}
 		for _, gvr := range in.Discovered[id] {
 			if s.extensions[gvr.GroupVersion()] {
@@ -253,13 +278,6 @@ func BuildSnapshot(in SnapshotInputs) *Snapshot {
 			}
 		}
 	}
-	for gvr := range s.servers {
-		sort.Strings(s.servers[gvr])
-	}
-	for gvr := range s.live {
-		sort.Slice(s.live[gvr], func(i, j int) bool { return s.live[gvr][i].ID < s.live[gvr][j].ID })
-	}
-	return s
 }
 
 func appendUnique(ids []string, id string) []string {
