@@ -90,8 +90,9 @@ func (f *mergedDiscoveryFilter) serveRoot(w http.ResponseWriter, r *http.Request
 	mt, ok := negotiation.NegotiateMediaTypeOptions(r.Header.Get("Accept"), f.codecs.SupportedMediaTypes(), aggregated.DiscoveryEndpointRestrictions)
 	if ok && aggregated.IsAggregatedDiscoveryGVK(mt.Convert) {
 		// profile=nopeer is what peers ask each other for: this server's
-		// own view. v2beta1 clients get the local view too, as upstream
-		// serves them.
+		// own view. v2beta1 (negotiated only while upstream's
+		// AggregatedDiscoveryRemoveBetaType gate is off) gets the local
+		// view too.
 		if mt.Convert.Version != apidiscoveryv2.SchemeGroupVersion.Version || mt.Profile == "nopeer" {
 			return false
 		}

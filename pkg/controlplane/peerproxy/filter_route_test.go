@@ -1,0 +1,172 @@
+package peerproxy
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// testCodecs write metav1 objects (Status, APIGroupList, APIGroup) in
+// JSON, YAML and protobuf, as the server's own serializer does.
+func testCodecs() runtime.NegotiatedSerializer {
+	s := runtime.NewScheme()
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	return serializer.NewCodecFactory(s)
+}
+
+// routeFixture is the proxy filter with a real forwarder in front of a
+// handler that counts what is served here.
+type routeFixture struct {
+	*proxyFixture
+	h     http.Handler
+	local int
+}
+
+func newRouteFixture(t *testing.T, snap *Snapshot) *routeFixture {
+	fx := &routeFixture{proxyFixture: newProxyFixture(t)}
+	table := &PeerTable{}
+	table.current.Store(snap)
+	fx.h = &peerProxyFilter{
+		next:    http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fx.local++ }),
+		table:   table,
+		forward: newForwarder(fx.f, kubeadmHeaders, testCodecs()),
+	}
+	return fx
+}
+
+// jobsSnapshot: this server ("a") serves pods; peers serve batch/v1 jobs.
+// A peer not live has a lease an hour old.
+func jobsSnapshot(peers ...*Peer) *Snapshot {
+	leases := []*coordinationv1.Lease{lease("a", "a:1", 0)}
+	var entries []Entry
+	for _, p := range peers {
+		ago := time.Duration(0)
+		if !p.Live {
+			ago = time.Hour
+		}
+		leases = append(leases, lease(p.ID, p.Address, ago))
+		entries = append(entries, entry(p.ID, "batch/v1"))
+	}
+	return BuildSnapshot(SnapshotInputs{
+		Self: "a", Now: t0, LiveWindow: 30 * time.Second, Leases: leases,
+		StorageVersions: []*apiserverinternalv1alpha1.StorageVersion{sv("batch.jobs", entries...)},
+		Local:           map[schema.GroupVersionResource]bool{podsV1: true},
+	})
+}
+
+// jobsRequest is alice's GET of the jobs in namespace x.
+func jobsRequest(header http.Header) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/namespaces/x/jobs", nil)
+	for k, v := range header {
+		r.Header.Set(k, v[0])
+	}
+	ctx := request.WithRequestInfo(r.Context(), &request.RequestInfo{IsResourceRequest: true, APIGroup: "batch", APIVersion: "v1", Resource: "jobs", Namespace: "x", Verb: "list"})
+	return r.WithContext(request.WithUser(ctx, alice))
+}
+
+// readStatus decodes a JSON Status answer.
+func readStatus(t *testing.T, rec *httptest.ResponseRecorder) metav1.Status {
+	t.Helper()
+	var st metav1.Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("answer is not a JSON Status (%s): %v: %q", rec.Header().Get("Content-Type"), err, rec.Body.String())
+	}
+	return st
+}
+
+func TestFilterProxiesWhatOnlyAPeerServes(t *testing.T) {
+	fx := newRouteFixture(t, nil)
+	var got http.Header
+	b := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		io.WriteString(w, `{"kind":"JobList"}`)
+	}))
+	fx.h.(*peerProxyFilter).table.current.Store(jobsSnapshot(b))
+
+	rec := httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"kind":"JobList"}` || fx.local != 0 {
+		t.Fatalf("answer %d %q, served here %d times; want the peer's 200", rec.Code, rec.Body.String(), fx.local)
+	}
+	if got.Get("X-Remote-User") != "alice" || got.Get(HeaderRerouted) != "true" {
+		t.Errorf("the peer got user %q, %s %q", got.Get("X-Remote-User"), HeaderRerouted, got.Get(HeaderRerouted))
+	}
+
+	// A request a peer already forwarded is served here, never again proxied.
+	rec = httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(http.Header{HeaderRerouted: {"true"}}))
+	if fx.local != 1 {
+		t.Errorf("a rerouted request was not served here (served here %d times)", fx.local)
+	}
+}
+
+func TestFilterUnavailableWhenNoServerIsLive(t *testing.T) {
+	fx := newRouteFixture(t, jobsSnapshot(&Peer{ID: "d", Address: "127.0.0.9:6443"}))
+	rec := httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(nil))
+	if rec.Code != http.StatusServiceUnavailable || fx.local != 0 {
+		t.Fatalf("answer %d, served here %d times; want 503 from the filter", rec.Code, fx.local)
+	}
+	if ra := rec.Header().Get("Retry-After"); ra != "5" {
+		t.Errorf("Retry-After %q, want 5", ra)
+	}
+	st := readStatus(t, rec)
+	want := "batch/v1/jobs is served in this cluster, but by no live kube-apiserver (registered by d); retry later"
+	if st.Message != want || st.Reason != metav1.StatusReasonServiceUnavailable || st.Details == nil || st.Details.RetryAfterSeconds != 5 {
+		t.Errorf("Status %+v, want message %q, reason ServiceUnavailable, retryAfterSeconds 5", st, want)
+	}
+}
+
+// When every capable peer fails, the 503 says why and whom it tried, in
+// the format the client negotiated.
+func TestForwarderFailedSaysWhyAndWhom(t *testing.T) {
+	fx := newRouteFixture(t, nil)
+	b, c := deadPeer(t, "b"), deadPeer(t, "c")
+	fx.h.(*peerProxyFilter).table.current.Store(jobsSnapshot(b, c))
+	rec := httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "2" {
+		t.Fatalf("answer %d, Retry-After %q; want 503, 2", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	st := readStatus(t, rec)
+	for _, part := range []string{
+		"batch/v1/jobs is not served by this kube-apiserver and no peer could serve it",
+		"the peer is unreachable", "tried 2 of 2 capable peers: b, c", "connection refused",
+	} {
+		if !strings.Contains(st.Message, part) {
+			t.Errorf("message %q lacks %q", st.Message, part)
+		}
+	}
+
+	rec = httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(http.Header{"Accept": {"application/yaml"}}))
+	if ct := rec.Header().Get("Content-Type"); ct != "application/yaml" || !strings.Contains(rec.Body.String(), "reason: ServiceUnavailable") {
+		t.Errorf("a YAML client got %q: %q", ct, rec.Body.String())
+	}
+}
+
+// A peer whose serving certificate --peer-ca-file does not trust is named
+// as such, not as unreachable.
+func TestForwarderFailedNamesAnUntrustedPeer(t *testing.T) {
+	fx := newRouteFixture(t, nil)
+	stranger := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(stranger.Close)
+	fx.h.(*peerProxyFilter).table.current.Store(jobsSnapshot(&Peer{ID: "b", Address: stranger.Listener.Addr().String(), Live: true}))
+	rec := httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, jobsRequest(nil))
+	if st := readStatus(t, rec); rec.Code != http.StatusServiceUnavailable || !strings.Contains(st.Message, "the peer's certificate is not trusted by --peer-ca-file") {
+		t.Errorf("answer %d %q; want 503 naming --peer-ca-file", rec.Code, st.Message)
+	}
+}
