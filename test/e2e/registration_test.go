@@ -106,6 +106,21 @@ func ownCluster(ctx context.Context, name string) *harness.Cluster {
 	return c
 }
 
+// revive brings s back after a spec froze, killed or stopped it: thawed,
+// or started again with the same options and port, and ready either way
+// (within WaitReady's and StartServer's deadlines). A restarted server is
+// a new *harness.Server: the caller keeps the result.
+func revive(ctx context.Context, s *harness.Server) *harness.Server {
+	if !s.Exited() {
+		gomega.Expect(s.Thaw()).To(gomega.Succeed())
+		gomega.Expect(s.WaitReady(ctx, 2*time.Minute)).To(gomega.Succeed(), "%s once thawed", s.Opts.Name)
+		return s
+	}
+	r, err := s.Restart(ctx)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "starting %s again", s.Opts.Name)
+	return r
+}
+
 // startAllIn starts servers in c at the same time and waits until all are ready.
 func startAllIn(ctx context.Context, c *harness.Cluster, opts ...harness.ServerOptions) []*harness.Server {
 	servers := make([]*harness.Server, len(opts))
@@ -125,10 +140,26 @@ func startAllIn(ctx context.Context, c *harness.Cluster, opts ...harness.ServerO
 	return servers
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registration", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registration", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {
 	const retention = 45 * time.Second
 	var a, b *harness.Server
 	var idA, idB string
+
+	// waitPublished waits until both servers' entries are published
+	// (registration runs after readiness): what the healing and
+	// retention specs edit, delete and watch go.
+	waitPublished := func(ctx context.Context) {
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			for _, name := range []string{"apps.deployments", "batch.jobs"} {
+				got, err := entries(ctx, a, name)
+				g.Expect(err).NotTo(gomega.HaveOccurred())
+				g.Expect(got).To(gomega.HaveKey(idB), "%s in %s", idB, name)
+			}
+			deployments, err := entries(ctx, a, "apps.deployments")
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(deployments).To(gomega.HaveKey(idA))
+		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(gomega.Succeed())
+	}
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
 		servers := startAll(ctx,
@@ -144,6 +175,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 		idB, err = b.ID(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(idA).NotTo(gomega.Equal(idB), "each server has its own identity")
+		waitPublished(ctx)
 	})
 
 	ginkgo.It("publishes what each server serves: batch.jobs only by B, apps.deployments by both", func(ctx context.Context) {
@@ -257,6 +289,20 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 	})
 
 	ginkgo.It("keeps a killed server's entries while it is not live, then collects them after retention", func(ctx context.Context) {
+		// B back after the spec: started again, live for A, its entries published.
+		ginkgo.DeferCleanup(func(ctx context.Context) {
+			b = revive(ctx, b)
+			var err error
+			idB, err = b.ID(ctx)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Eventually(ctx, func(g gomega.Gomega) {
+				d, err := debugDocument(a)
+				g.Expect(err).NotTo(gomega.HaveOccurred())
+				live, _ := peerLive(d, idB)
+				g.Expect(live).To(gomega.BeTrue(), "%s live for A", idB)
+			}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(gomega.Succeed())
+			waitPublished(ctx)
+		})
 		b.Kill()
 		killed := time.Now()
 
