@@ -17,6 +17,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -36,6 +37,17 @@ func newJob(name string) *batchv1.Job {
 			Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
 		}}},
 	}
+}
+
+// ensureJob creates Job name in ns through c unless it exists already: a
+// spec that reads a Job an earlier spec of its container creates makes it
+// itself when it runs alone.
+func ensureJob(ctx context.Context, c kubernetes.Interface, ns, name string) {
+	_, err := c.BatchV1().Jobs(ns).Create(ctx, newJob(name), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return
+	}
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "creating Job %s/%s", ns, name)
 }
 
 // rawGet sends a GET to s as the holder of certFile/keyFile with extra headers.
@@ -131,7 +143,7 @@ func waitRoute(ctx context.Context, a *harness.Server, ids ...string) {
 	}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {
 	const ns = "proxy"
 	var a, b *harness.Server
 	var ca, cb kubernetes.Interface
@@ -153,6 +165,23 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		waitRoute(ctx, a, idB)
 	})
+
+	// restoreB brings B back as BeforeAll left it, after a spec froze,
+	// killed or stopped it: running, ready, routed to and proxied to by A.
+	restoreB := func(ctx context.Context) {
+		b = revive(ctx, b)
+		var err error
+		idB, err = b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			d, err := debugDocument(a)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(d.Routes["batch/v1/jobs"]).To(gomega.ContainElement(idB))
+			resp, body, err := adminGet(a, strings.TrimSuffix(jobPath, "/"), nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "A proxies to %s again", b.Opts.Name)
+	}
 
 	ginkgo.It("creates, reads, patches, lists and deletes Jobs through the server that lacks batch/v1", func(ctx context.Context) {
 		jobs := ca.BatchV1().Jobs(ns)
@@ -255,6 +284,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 	})
 
 	ginkgo.It("serves locally (a 404) a request already marked as rerouted", func(ctx context.Context) {
+		ensureJob(ctx, cb, ns, "watched")
 		for _, h := range []string{peerproxy.HeaderRerouted, peerproxy.HeaderPeerProxied} {
 			resp, _, err := adminGet(a, jobPath+"watched", map[string]string{h: "true"})
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -325,6 +355,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 	})
 
 	ginkgo.It("does not let a caller forge its identity through the proxy", func(ctx context.Context) {
+		ensureJob(ctx, cb, ns, "watched")
 		certFile, keyFile, err := cluster.PKI.IssueClient("nobody", "nobody")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		forged := map[string]string{"X-Remote-User": "kubernetes-admin", "X-Remote-Group": "system:masters",
@@ -363,7 +394,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 
 	ginkgo.It("answers within 10s when the peer is frozen (SIGSTOP)", func(ctx context.Context) {
 		gomega.Expect(b.Freeze()).To(gomega.Succeed())
-		defer b.Thaw()
+		ginkgo.DeferCleanup(restoreB)
 		start := time.Now()
 		resp, body, err := adminGet(a, jobPath+"watched", nil)
 		took := time.Since(start)
@@ -376,6 +407,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 
 	ginkgo.It("fails over to a third server when a peer is killed: 20 of 20 answered", func(ctx context.Context) {
 		gomega.Expect(b.Thaw()).To(gomega.Succeed())
+		ensureJob(ctx, cb, ns, "watched")
 		c, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-c", IP: "127.0.0.54"})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		ginkgo.DeferCleanup(func() { c.Stop(30 * time.Second) })
@@ -383,6 +415,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		waitRoute(ctx, a, idB, idC)
 
+		ginkgo.DeferCleanup(restoreB)
 		b.Kill()
 		gomega.Expect(answered(a, jobPath+"watched", 20)).To(gomega.Equal(20))
 
@@ -399,11 +432,13 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 	})
 
 	ginkgo.It("answers 503, not 404, once the only capable peer stopped gracefully", func(ctx context.Context) {
+		ginkgo.DeferCleanup(restoreB)
 		var err error
 		b, err = b.Restart(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		idB, err = b.ID(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		ensureJob(ctx, cb, ns, "watched")
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			resp, _, err := adminGet(a, jobPath+"watched", nil)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
@@ -421,6 +456,24 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 	})
 
 	ginkgo.It("counts what it did in upstream's metrics and shows peers in /debug/peerproxy", func(ctx context.Context) {
+		// What it counts is made here, so that it runs alone too: 20 Jobs
+		// read through A from B, then B killed (restored after the spec)
+		// and two reads answered 503 on B's failed dials.
+		ensureJob(ctx, cb, ns, "watched")
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			resp, body, err := adminGet(a, jobPath+"watched", nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(60 * time.Second).Should(gomega.Succeed())
+		gomega.Expect(answered(a, jobPath+"watched", 20)).To(gomega.Equal(20))
+		ginkgo.DeferCleanup(restoreB)
+		b.Kill()
+		for range 2 {
+			resp, body, err := adminGet(a, jobPath+"watched", nil)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
+		}
+
 		ok, err := metricSum(a, "apiserver_rerouted_request_total", `code="200"`, `group="batch"`, `resource="jobs"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(ok).To(gomega.BeNumerically(">=", 20))
