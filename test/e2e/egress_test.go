@@ -60,7 +60,7 @@ func discoveryPeer(a *harness.Server, id string) (peerproxy.DiscoveryPeer, error
 	return peerproxy.DiscoveryPeer{}, fmt.Errorf("no discovery record of %s", id)
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {
 	const ns = "egress"
 	var a, b *harness.Server
 	var proxy *harness.EgressProxy
@@ -90,6 +90,28 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		waitRoute(ctx, a, idB)
 	})
+
+	// restore brings the path back as BeforeAll left it, after a spec
+	// stopped or froze tinyproxy or killed B: tinyproxy running and
+	// thawed, B ready, A holding fresh discovery of B and proxying to it.
+	restore := func(ctx context.Context) {
+		if !proxy.Running() {
+			gomega.Expect(proxy.StartProxy(ctx)).To(gomega.Succeed())
+		}
+		gomega.Expect(proxy.Thaw()).To(gomega.Succeed())
+		b = revive(ctx, b)
+		var err error
+		idB, err = b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			p, err := discoveryPeer(a, idB)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(p.Fresh).To(gomega.BeTrue(), "A's discovery of B")
+			resp, body, err := adminGet(a, strings.TrimSuffix(jobPath, "/"), nil)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
+		}).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "A proxies to B through the egress proxy again")
+	}
 
 	ginkgo.It("reaches B only through the egress proxy: discovery on one tunnel, then Jobs created, read and watched on another", func(ctx context.Context) {
 		// Discovery has fetched B's documents: through the proxy, the only
@@ -142,6 +164,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 
 	ginkgo.It("answers 503 within 10s naming the egress proxy while it is down, and sends B nothing", func(ctx context.Context) {
 		gomega.Expect(proxy.StopProxy()).To(gomega.Succeed())
+		ginkgo.DeferCleanup(restore)
 		before, err := metricSum(b, "apiserver_request_total", `resource="jobs"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 
@@ -172,6 +195,17 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 	})
 
 	ginkgo.It("recovers without a restart once the egress proxy is back", func(ctx context.Context) {
+		ensureJob(ctx, b.Client(), ns, "through-egress")
+		// The egress proxy down first, and A's discovery failing on it.
+		gomega.Expect(proxy.StopProxy()).To(gomega.Succeed())
+		ginkgo.DeferCleanup(restore)
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			p, err := discoveryPeer(a, idB)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(p.Fresh).To(gomega.BeFalse())
+			g.Expect(p.LastError).To(gomega.ContainSubstring("egress proxy"))
+		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+
 		pid := a.PID()
 		gomega.Expect(proxy.StartProxy(ctx)).To(gomega.Succeed())
 		start := time.Now()
@@ -194,6 +228,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 
 	ginkgo.It("holds goroutines and file descriptors flat under steady load while the egress proxy is frozen (SIGSTOP), and recovers", func(ctx context.Context) {
 		load := freezeLoad()
+		ensureJob(ctx, b.Client(), ns, "through-egress")
 		// One client for all requests: a client per request would leave A a
 		// connection per request, and that is not what is measured.
 		client := a.HTTPClient()
@@ -209,12 +244,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		}
 		g0, f0 := samples()
 		gomega.Expect(proxy.Freeze()).To(gomega.Succeed())
-		thawed := false
-		defer func() {
-			if !thawed {
-				_ = proxy.Thaw()
-			}
-		}()
+		ginkgo.DeferCleanup(restore)
 
 		// 10 GETs a second through A, each answered on its own; a sample of
 		// A's goroutines and descriptors every 10s.
@@ -299,7 +329,6 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		}
 
 		gomega.Expect(proxy.Thaw()).To(gomega.Succeed())
-		thawed = true
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			resp, body, err := adminGet(a, jobPath+"through-egress", nil)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
@@ -310,6 +339,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 	})
 
 	ginkgo.It("fails over through the proxy to another peer when the proxy cannot reach a killed one: 20 of 20 answered", func(ctx context.Context) {
+		ensureJob(ctx, b.Client(), ns, "through-egress")
 		c, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "eg-c", IP: "127.0.0.76"})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		ginkgo.DeferCleanup(func() { c.Stop(30 * time.Second) })
@@ -318,6 +348,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		waitRoute(ctx, a, idB, idC)
 		addrC := net.JoinHostPort(c.Opts.IP, strconv.Itoa(c.Opts.Port))
 
+		ginkgo.DeferCleanup(restore)
 		b.Kill() // its lease stays live for up to 30 s: A still routes to it
 		gomega.Expect(answered(a, jobPath+"through-egress", 20)).To(gomega.Equal(20))
 

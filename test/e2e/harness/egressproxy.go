@@ -128,6 +128,10 @@ func (p *EgressProxy) StopProxy() error {
 	return p.tiny.Stop(10 * time.Second)
 }
 
+// Running reports whether tinyproxy is up (frozen or not): StartProxy
+// would find its port taken.
+func (p *EgressProxy) Running() bool { return p.tiny != nil && !p.tiny.Exited() }
+
 // Freeze stops tinyproxy with SIGSTOP: socat still accepts and forwards,
 // the kernel still queues connections, and no CONNECT is ever answered.
 func (p *EgressProxy) Freeze() error { return p.tiny.Signal(syscall.SIGSTOP) }
