@@ -84,23 +84,33 @@ func groupCount(list apidiscoveryv2.APIGroupDiscoveryList, group string) int {
 	return n
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.Ordered, func() {
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
 	var a, b *harness.Server
 	var ca kubernetes.Interface
 	var kubeconfigA string
 
-	ginkgo.BeforeAll(func(ctx context.Context) {
-		a, b = oldAndNew(ctx, "disc", "127.0.0.61", "127.0.0.62")
-		ca = a.Client()
-		var err error
-		kubeconfigA, err = a.Kubeconfig(workDir)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		// A lists batch/v1 once it has read B's discovery.
+	// batchListed waits until A lists batch/v1 as current: it has read B's discovery.
+	batchListed := func(ctx context.Context) {
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			_, _, list, err := aggregatedAPIs(a, acceptAggregated)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
 			g.Expect(versionFreshness(list, "batch", "v1")).To(gomega.Equal(apidiscoveryv2.DiscoveryFreshnessCurrent))
 		}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+	}
+
+	ginkgo.BeforeAll(func(ctx context.Context) {
+		a, b = oldAndNew(ctx, "disc", "127.0.0.61", "127.0.0.62")
+		// The kill spec starts B again: stop the B of the moment as well.
+		ginkgo.DeferCleanup(func() {
+			if !b.Attached() {
+				b.Stop(30 * time.Second)
+			}
+		})
+		ca = a.Client()
+		var err error
+		kubeconfigA, err = a.Kubeconfig(workDir)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		batchListed(ctx)
 	})
 
 	ginkgo.It("serves the union through A; profile=nopeer is A's own view", func(ctx context.Context) {
@@ -283,6 +293,11 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 	ginkgo.It("after kill -9 of B, A still lists batch (Stale) and a Job GET answers 503, not 404", ginkgo.Label(labelHarness), func(ctx context.Context) {
 		idB, err := b.ID(ctx)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		// B back after the spec: started again, and read by A's discovery.
+		ginkgo.DeferCleanup(func(ctx context.Context) {
+			b = revive(ctx, b)
+			batchListed(ctx)
+		})
 		b.Kill()
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			_, _, list, err := aggregatedAPIs(a, acceptAggregated)
