@@ -118,7 +118,43 @@ func do(c *http.Client, url string, headers http.Header) (int, string, error) {
 	return resp.StatusCode, string(body), err
 }
 
-var _ = ginkgo.Describe("[Feature:MixedVersionProxy] identity and certificates", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
+// copyInto puts a copy of src in dir under name and returns its path.
+func copyInto(dir, src, name string) string {
+	dst := filepath.Join(dir, name)
+	gomega.Expect(harness.ReplaceFile(dst, src)).To(gomega.Succeed())
+	return dst
+}
+
+// identityServers are the identity specs' two servers, and the files of
+// theirs that a rotation replaces: A's client certificate and peer CA
+// bundle, B's front-proxy CA (its serving certificate is the PKI's).
+type identityServers struct {
+	a, b                                          *harness.Server
+	aProxyCert, aProxyKey, aPeerCA, bFrontProxyCA string
+}
+
+// startIdentityServers starts, in c, A (prefix-a on ipA, without
+// batch/v1) and B (prefix-b on ipB, with bArgs), each reading its own
+// copies under dir of c's proxy client certificate, CA and front-proxy CA;
+// both stop when the node that started them ends.
+func startIdentityServers(ctx context.Context, c *harness.Cluster, dir, prefix, ipA, ipB string, bArgs ...string) identityServers {
+	gomega.Expect(os.MkdirAll(dir, 0o700)).To(gomega.Succeed())
+	pki := c.PKI
+	var s identityServers
+	s.aProxyCert, s.aProxyKey = copyInto(dir, pki.ProxyClientCert, "a-proxy-client.crt"), copyInto(dir, pki.ProxyClientKey, "a-proxy-client.key")
+	s.aPeerCA = copyInto(dir, pki.CAFile, "a-peer-ca.crt")
+	s.bFrontProxyCA = copyInto(dir, pki.FrontProxyCAFile, "b-front-proxy-ca.crt")
+	servers := startAllIn(ctx, c,
+		harness.ServerOptions{Name: prefix + "-a", IP: ipA, PeerCAFile: s.aPeerCA, Args: []string{"--runtime-config=batch/v1=false",
+			"--proxy-client-cert-file=" + s.aProxyCert, "--proxy-client-key-file=" + s.aProxyKey}},
+		harness.ServerOptions{Name: prefix + "-b", IP: ipB, Args: append([]string{"--requestheader-client-ca-file=" + s.bFrontProxyCA}, bArgs...)},
+	)
+	s.a, s.b = servers[0], servers[1]
+	ginkgo.DeferCleanup(func() { s.a.Stop(30 * time.Second); s.b.Stop(30 * time.Second) })
+	return s
+}
+
+var _ = ginkgo.Describe("[Feature:MixedVersionProxy] identity and certificates", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {
 	const (
 		ns       = "ident"
 		other    = "ident-other"
@@ -126,37 +162,19 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] identity and certificates",
 		readers  = "ident-job-readers"
 	)
 	var a, b *harness.Server
-	var dir, auditLog string
-	// Files that the rotation replaces: A's client certificate and peer CA
-	// bundle, B's front-proxy CA and serving certificate.
-	var aProxyCert, aProxyKey, aPeerCA, bFrontProxyCA string
+	var auditLog string
 	jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/"
 
-	copyTo := func(src, name string) string {
-		dst := filepath.Join(dir, name)
-		gomega.Expect(harness.ReplaceFile(dst, src)).To(gomega.Succeed())
-		return dst
-	}
-
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		dir = filepath.Join(workDir, "ident")
+		dir := filepath.Join(workDir, "ident")
 		gomega.Expect(os.MkdirAll(dir, 0o700)).To(gomega.Succeed())
-		pki := cluster.PKI
-		aProxyCert, aProxyKey = copyTo(pki.ProxyClientCert, "a-proxy-client.crt"), copyTo(pki.ProxyClientKey, "a-proxy-client.key")
-		aPeerCA = copyTo(pki.CAFile, "a-peer-ca.crt")
-		bFrontProxyCA = copyTo(pki.FrontProxyCAFile, "b-front-proxy-ca.crt")
 		policy := filepath.Join(dir, "audit-policy.yaml")
 		gomega.Expect(os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600)).To(gomega.Succeed())
 		auditLog = filepath.Join(dir, "b-audit.log")
 
-		servers := startAll(ctx,
-			harness.ServerOptions{Name: "id-a", IP: "127.0.0.81", PeerCAFile: aPeerCA, Args: []string{"--runtime-config=batch/v1=false",
-				"--proxy-client-cert-file=" + aProxyCert, "--proxy-client-key-file=" + aProxyKey}},
-			harness.ServerOptions{Name: "id-b", IP: "127.0.0.82", Args: []string{"--requestheader-client-ca-file=" + bFrontProxyCA,
-				"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog}},
-		)
-		a, b = servers[0], servers[1]
-		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
+		s := startIdentityServers(ctx, cluster, dir, "id", "127.0.0.81", "127.0.0.82",
+			"--audit-policy-file="+policy, "--audit-log-path="+auditLog)
+		a, b = s.a, s.b
 		cb := b.Client()
 		for _, n := range []string{ns, other} {
 			_, err := cb.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{})
@@ -282,10 +300,26 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] identity and certificates",
 		gomega.Expect(code).To(gomega.Equal(200), body)
 	})
 
-	// Last: B's serving certificate is no longer signed by the cluster CA.
+	// On servers of its own, in an etcd and PKI of their own (no other
+	// server of batch/v1 in A's route): the rotation leaves B's serving
+	// certificate signed by a CA that is not its cluster's.
 	ginkgo.It("proxies again within 90s, without a restart, once the front-proxy CA, A's client certificate and the peer CA are replaced on disk", func(ctx context.Context) {
+		rc := ownCluster(ctx, "ident-rotation")
+		dir := filepath.Join(rc.Dir, "ident")
+		s := startIdentityServers(ctx, rc, dir, "id-rot", "127.0.0.83", "127.0.0.84")
+		a, b := s.a, s.b
+		aProxyCert, aProxyKey, aPeerCA, bFrontProxyCA := s.aProxyCert, s.aProxyKey, s.aPeerCA, s.bFrontProxyCA
+		cb := b.Client()
+		_, err := cb.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		_, err = cb.BatchV1().Jobs(ns).Create(ctx, newJob("audited"), metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		idB, err := b.ID(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		waitRoute(ctx, a, idB)
+
 		pid := a.PID()
-		pki := cluster.PKI
+		pki := rc.PKI
 		frontProxy2, err := pki.NewCA("ident-front-proxy-ca-2")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		newCert, newKey, err := frontProxy2.IssueProxyClient("ident-proxy-client-2")
@@ -294,7 +328,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] identity and certificates",
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		bCert2, bKey2, err := serving2.IssueServing("ident-b-2", net.ParseIP(b.Opts.IP))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		oldCert, oldKey := copyTo(aProxyCert, "old-proxy-client.crt"), copyTo(aProxyKey, "old-proxy-client.key")
+		oldCert, oldKey := copyInto(dir, aProxyCert, "old-proxy-client.crt"), copyInto(dir, aProxyKey, "old-proxy-client.key")
 		replace := func(swaps ...[2]string) {
 			for _, swap := range swaps {
 				gomega.Expect(harness.ReplaceFile(swap[0], swap[1])).To(gomega.Succeed())
