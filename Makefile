@@ -76,8 +76,9 @@ image: kube-apiserver
 ## test: unit tests, the image and kubeadm/kind recipes read back by real tools, then the end-to-end tests against real processes
 test: build image test-unit test-alerts test-packaging test-e2e
 
-test-unit:
-	$(GOTEST) -count=1 ./pkg/... ./cmd/... ./hack/...
+## test-unit: the unit tests with the race detector (cgo: gcc comes from test-deps)
+test-unit: test-deps
+	CGO_ENABLED=1 $(GOTEST) -race -count=1 ./pkg/... ./cmd/... ./hack/...
 
 ## test-packaging: skopeo and umoci read the image back, kubeadm renders the recipe, the kind config decodes strictly
 test-packaging: test-deps
@@ -89,7 +90,7 @@ test-alerts: test-deps
 	promtool check rules hack/prometheus/mvp-alerts.yaml
 	cd hack/prometheus && promtool test rules mvp-alerts_test.yaml
 
-## test-deps: Debian packages the tests run (tinyproxy, socat, skopeo, umoci, prometheus for promtool), installed with apt-get when missing
+## test-deps: Debian packages the tests run (tinyproxy, socat, skopeo, umoci, prometheus for promtool, gcc and libc6-dev for -race), installed with apt-get when missing
 test-deps:
 	hack/install-test-deps.sh
 

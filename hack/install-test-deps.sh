@@ -2,8 +2,9 @@
 # Installs the Debian packages the tests run as real processes, when
 # missing: tinyproxy (an HTTP CONNECT proxy for the egress tests), socat
 # (puts it behind a Unix socket), skopeo and umoci (read back the image
-# of make image), and prometheus (its promtool checks the alerting rules
-# under hack/prometheus). Packages come through apt, the normal client; the tests
+# of make image), prometheus (its promtool checks the alerting rules
+# under hack/prometheus), and gcc with the C library's headers (cgo, for
+# the race detector of make test-unit). Packages come through apt, the normal client; the tests
 # start their own instances on loopback, so tinyproxy's own service is
 # kept from starting.
 set -euo pipefail
@@ -14,6 +15,8 @@ command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+[ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -42,6 +45,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 for pkg in "${missing[@]}"; do
+  [ "$pkg" = libc6-dev ] && { [ -e /usr/include/stdlib.h ] || { echo "install-test-deps: /usr/include/stdlib.h still missing after installing libc6-dev" >&2; exit 1; }; continue; }
   cmd=$pkg
   [ "$pkg" = prometheus ] && cmd=promtool
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-test-deps: $cmd still not found after installing it" >&2; exit 1; }

@@ -2,7 +2,6 @@ package peerproxy
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,7 +33,7 @@ func newDiscoveryFixture(t *testing.T) *discoveryFixture {
 	px := newProxyFixture(t)
 	b := px.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fx.peerPath = r.URL.Path
-		io.WriteString(w, "from b")
+		_, _ = w.Write([]byte("from b"))
 	}))
 	in := discoveryInputs([]string{"apps/v1:deployments"}, map[string]testPeer{
 		"b": {live: true, apis: []string{"apps/v1:deployments", "batch/v1:jobs"}},

@@ -10,9 +10,6 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/kubernetes/pkg/api/legacyscheme"
-	_ "k8s.io/kubernetes/pkg/controlplane" // installs every built-in group into legacyscheme
 )
 
 // doc builds groups from "group/version:res1,res2" specs; a trailing "!"
@@ -226,20 +223,6 @@ func TestMergeDiscoveryIsDeterministic(t *testing.T) {
 // On a cluster of identical servers the merge must not change a group's
 // preferred version: every built-in group's priority order is the
 // Kubernetes version order the merge uses.
-func TestBuiltinVersionOrderIsKubeAware(t *testing.T) {
-	byGroup := map[string][]string{}
-	for _, gv := range legacyscheme.Scheme.PrioritizedVersionsAllGroups() {
-		byGroup[gv.Group] = append(byGroup[gv.Group], gv.Version)
-	}
-	for g, versions := range byGroup {
-		for i := 1; i < len(versions); i++ {
-			if version.CompareKubeAwareVersionStrings(versions[i-1], versions[i]) <= 0 {
-				t.Errorf("group %q prefers %s over %s; the merge would reorder them", g, versions[i-1], versions[i])
-			}
-		}
-	}
-}
-
 func TestAPIGroupList(t *testing.T) {
 	list := APIGroupList(doc("batch/v1:jobs", "batch/v1beta1:cronjobs", "apps/v1:deployments"))
 	if len(list.Groups) != 2 || list.Groups[0].Name != "batch" || list.Groups[0].PreferredVersion.GroupVersion != "batch/v1" ||
