@@ -295,7 +295,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] merged discovery", ginkgo.O
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		// B back after the spec: started again, and read by A's discovery.
 		ginkgo.DeferCleanup(func(ctx context.Context) {
-			b = revive(ctx, b)
+			b, _ = revive(ctx, b)
 			batchListed(ctx)
 		})
 		b.Kill()

@@ -99,10 +99,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 			gomega.Expect(proxy.StartProxy(ctx)).To(gomega.Succeed())
 		}
 		gomega.Expect(proxy.Thaw()).To(gomega.Succeed())
-		b = revive(ctx, b)
-		var err error
-		idB, err = b.ID(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		b, idB = revive(ctx, b)
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			p, err := discoveryPeer(a, idB)
 			g.Expect(err).NotTo(gomega.HaveOccurred())
@@ -111,6 +108,17 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 			g.Expect(err).NotTo(gomega.HaveOccurred())
 			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
 		}).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "A proxies to B through the egress proxy again")
+	}
+
+	// discoveryFailsOnTheProxy waits until A's discovery of B has failed
+	// on the egress proxy, and says so.
+	discoveryFailsOnTheProxy := func(ctx context.Context) {
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			p, err := discoveryPeer(a, idB)
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			g.Expect(p.Fresh).To(gomega.BeFalse())
+			g.Expect(p.LastError).To(gomega.ContainSubstring("egress proxy"))
+		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
 	}
 
 	ginkgo.It("reaches B only through the egress proxy: discovery on one tunnel, then Jobs created, read and watched on another", func(ctx context.Context) {
@@ -179,12 +187,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		ginkgo.GinkgoWriter.Printf("egress proxy down: %d in %s: %s\n", resp.StatusCode, took.Round(time.Millisecond), body)
 
 		// Discovery fails the same way, and says so.
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			p, err := discoveryPeer(a, idB)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(p.Fresh).To(gomega.BeFalse())
-			g.Expect(p.LastError).To(gomega.ContainSubstring("egress proxy"))
-		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+		discoveryFailsOnTheProxy(ctx)
 		egressErrors, err := metricSum(a, "apiserver_peer_proxy_errors_total", `type="egress_proxy"`)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(egressErrors).To(gomega.BeNumerically(">=", 1))
@@ -199,12 +202,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 		// The egress proxy down first, and A's discovery failing on it.
 		gomega.Expect(proxy.StopProxy()).To(gomega.Succeed())
 		ginkgo.DeferCleanup(restore)
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			p, err := discoveryPeer(a, idB)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(p.Fresh).To(gomega.BeFalse())
-			g.Expect(p.LastError).To(gomega.ContainSubstring("egress proxy"))
-		}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
+		discoveryFailsOnTheProxy(ctx)
 
 		pid := a.PID()
 		gomega.Expect(proxy.StartProxy(ctx)).To(gomega.Succeed())

@@ -169,10 +169,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 	// restoreB brings B back as BeforeAll left it, after a spec froze,
 	// killed or stopped it: running, ready, routed to and proxied to by A.
 	restoreB := func(ctx context.Context) {
-		b = revive(ctx, b)
-		var err error
-		idB, err = b.ID(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		b, idB = revive(ctx, b)
 		gomega.Eventually(ctx, func(g gomega.Gomega) {
 			d, err := debugDocument(a)
 			g.Expect(err).NotTo(gomega.HaveOccurred())

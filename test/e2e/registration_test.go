@@ -109,16 +109,19 @@ func ownCluster(ctx context.Context, name string) *harness.Cluster {
 // revive brings s back after a spec froze, killed or stopped it: thawed,
 // or started again with the same options and port, and ready either way
 // (within WaitReady's and StartServer's deadlines). A restarted server is
-// a new *harness.Server: the caller keeps the result.
-func revive(ctx context.Context, s *harness.Server) *harness.Server {
+// a new *harness.Server: the caller keeps the result, and its identity.
+func revive(ctx context.Context, s *harness.Server) (*harness.Server, string) {
 	if !s.Exited() {
 		gomega.Expect(s.Thaw()).To(gomega.Succeed())
 		gomega.Expect(s.WaitReady(ctx, 2*time.Minute)).To(gomega.Succeed(), "%s once thawed", s.Opts.Name)
-		return s
+	} else {
+		r, err := s.Restart(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "starting %s again", s.Opts.Name)
+		s = r
 	}
-	r, err := s.Restart(ctx)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "starting %s again", s.Opts.Name)
-	return r
+	id, err := s.ID(ctx)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "%s's identity", s.Opts.Name)
+	return s, id
 }
 
 // startAllIn starts servers in c at the same time and waits until all are ready.
@@ -291,10 +294,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 	ginkgo.It("keeps a killed server's entries while it is not live, then collects them after retention", func(ctx context.Context) {
 		// B back after the spec: started again, live for A, its entries published.
 		ginkgo.DeferCleanup(func(ctx context.Context) {
-			b = revive(ctx, b)
-			var err error
-			idB, err = b.ID(ctx)
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			b, idB = revive(ctx, b)
 			gomega.Eventually(ctx, func(g gomega.Gomega) {
 				d, err := debugDocument(a)
 				g.Expect(err).NotTo(gomega.HaveOccurred())
