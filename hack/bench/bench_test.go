@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +63,46 @@ func TestParseHeapAlloc(t *testing.T) {
 	}
 	if _, err := parseHeapAlloc(strings.NewReader("# Alloc = 1\n")); err == nil {
 		t.Error("no HeapAlloc line: want an error")
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and a parenthesis, as the kernel writes it.
+	stat := "4242 (kube (api) srv) S 1 4242 4242 0 -1 4194560 9000 0 12 0 1234 566 0 0 20 0 41 0 100 2000000 3000 18446744073709551615\n"
+	got, err := parseStatCPU(stat)
+	if err != nil || got != 18*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 18s (1234+566 ticks)", got, err)
+	}
+	if _, err := parseStatCPU("4242 (short) S 1 2"); err == nil {
+		t.Errorf("a truncated line was accepted")
+	}
+}
+
+// The watch reader counts ADDED events of the phase's Jobs by name and
+// ignores everything else.
+func TestWatcherCountsAddedJobs(t *testing.T) {
+	sent := newSendTimes(3)
+	for i := range 3 {
+		sent.at[i].Store(time.Now().Add(-time.Second).UnixNano())
+	}
+	stream := strings.Join([]string{
+		`{"type":"ADDED","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"w-00000","namespace":"bench-watch"}}}`,
+		`{"type":"MODIFIED","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"w-00000","namespace":"bench-watch"}}}`,
+		`{"type":"ADDED","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"other","namespace":"bench-watch"}}}`,
+		`{"type":"ADDED","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"w-00002","namespace":"bench-watch"}}}`,
+		`{"type":"ADDED","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"name":"w-00009","namespace":"bench-watch"}}}`,
+	}, "\n") + "\n"
+	w := &watcher{}
+	w.read(t.Context(), &http.Response{Body: io.NopCloser(strings.NewReader(stream))}, sent)
+	if n := w.received.Load(); n != 2 {
+		t.Errorf("received %d events, want 2 (w-00000 and w-00002)", n)
+	}
+	for _, l := range w.lag {
+		if l < time.Second || l > time.Minute {
+			t.Errorf("lag %v, want about 1s", l)
+		}
+	}
+	if w.err.Load() != nil {
+		t.Errorf("a clean end of stream recorded an error: %v", *w.err.Load())
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -33,6 +32,8 @@ import (
 type options struct {
 	binDir, out, goTool, moduleDir string
 	plan                           loadPlan
+	watch                          watchPlan
+	discovery                      discoveryPlan
 	listMB                         int
 	listRate                       float64
 	heapInterval                   time.Duration
@@ -54,13 +55,20 @@ func main() {
 	flag.IntVar(&o.listMB, "list-mb", 105, "size of the LIST read through the proxying server, in MB (10^6 bytes)")
 	flag.Float64Var(&o.listRate, "list-rate", 25, "the LIST's client reads at most this many MB a second")
 	flag.DurationVar(&o.heapInterval, "heap-interval", 250*time.Millisecond, "how often the proxying server's heap is sampled during the LIST")
+	flag.IntVar(&o.watch.Watches, "watches", 1000, "watches on Jobs held through A (proxied), and as many directly on B")
+	flag.IntVar(&o.watch.Events, "watch-events", 50, "Jobs created on B while the watches are open; every watch must receive each")
+	flag.Float64Var(&o.watch.Rate, "watch-rate", 5, "Jobs created per second during the watch phase")
+	flag.IntVar(&o.discovery.CRDs, "crds", 200, "CRDs created on B for the discovery phase, each in a group of its own")
+	flag.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
+	flag.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
 	flag.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
 	flag.BoolVar(&o.profile, "profile", false, "save a CPU profile of each proxying server under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof)")
 	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
 	flag.Parse()
-	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests, -concurrency, -list-mb and -list-rate must be positive")
+	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
+		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests, -concurrency, -list-mb, -list-rate, -watches, -watch-events, -watch-rate, -crds, -discovery-requests and -idle must be positive")
 		os.Exit(2)
 	}
 
@@ -78,14 +86,16 @@ func main() {
 
 // pairSpec is one implementation under test.
 type pairSpec struct {
-	key, binary string
-	ipA, ipB    string
+	key, binary   string
+	ipA, ipB, ipC string
 }
 
 // pairResult is what one pair measured.
 type pairResult struct {
 	direct, proxied pathFigures
+	watch           watchFigures
 	list            listFigures
+	discovery       discoveryFigures
 }
 
 func run(ctx context.Context, o options) (int, error) {
@@ -101,8 +111,8 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 
 	specs := []pairSpec{
-		{key: "ours", binary: filepath.Join(binDir, "kube-apiserver"), ipA: "127.0.0.111", ipB: "127.0.0.112"},
-		{key: "upstream", binary: filepath.Join(binDir, "kube-apiserver-upstream"), ipA: "127.0.0.113", ipB: "127.0.0.114"},
+		{key: "ours", binary: filepath.Join(binDir, "kube-apiserver"), ipA: "127.0.0.111", ipB: "127.0.0.112", ipC: "127.0.0.115"},
+		{key: "upstream", binary: filepath.Join(binDir, "kube-apiserver-upstream"), ipA: "127.0.0.113", ipB: "127.0.0.114", ipC: "127.0.0.116"},
 	}
 	results := map[string]pairResult{}
 	for _, spec := range specs {
@@ -148,55 +158,71 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 		return res, err
 	}
 
-	const ns, name = "bench", "bench"
-	if _, err := b.Client().CoreV1().Namespaces().Create(ctx, namespace(ns), metaCreate); err != nil {
-		return res, err
-	}
-	if _, err := b.Client().BatchV1().Jobs(ns).Create(ctx, benchJob(name, ns), metaCreate); err != nil {
-		return res, err
-	}
-	aHTTP, bHTTP := a.HTTPClient(), b.HTTPClient()
-	path := "/apis/batch/v1/namespaces/" + ns + "/jobs/" + name
-	direct := target{name: "direct (B)", client: bHTTP, url: b.URL + path}
-	proxied := target{name: "proxied (A)", client: aHTTP, url: a.URL + path}
-	if err := waitProxying(ctx, proxied); err != nil {
-		return res, err
-	}
-	before, err := reroutedTotal(ctx, aHTTP, a.URL)
-	if err != nil {
+	if res.direct, res.proxied, err = measureGets(ctx, o.plan, a, b, profilePath); err != nil {
 		return res, err
 	}
 
-	step("%s: GET %s: %d requests per path at concurrency 1 after %d to warm up, the paths taking turns; %s per path at concurrency %d in %d alternating rounds",
-		spec.key, path, o.plan.Requests, o.plan.Warmup, o.plan.Duration, o.plan.Concurrency, o.plan.Rounds)
+	step("%s: %d watches on Jobs through A and %d directly on B; %d Jobs created on B at %.0f/s", spec.key, o.watch.Watches, o.watch.Watches, o.watch.Events, o.watch.Rate)
+	if res.watch, err = measureWatches(ctx, o.watch, a, b); err != nil {
+		return res, err
+	}
+
+	step("%s: LIST of %d MB of Jobs through A, read at %.0f MB/s, A's live heap sampled every %s", spec.key, o.listMB, o.listRate, o.heapInterval)
+	objects, err := seedList(ctx, b.Client(), "bench-list", o.listMB)
+	if err != nil {
+		return res, fmt.Errorf("creating the LIST's Jobs: %w", err)
+	}
+	list := target{name: "LIST through A", client: a.HTTPClient(), url: a.URL + "/apis/batch/v1/namespaces/bench-list/jobs"}
+	if res.list, err = listThroughProxy(ctx, list, a.HTTPClient(), a.URL, o.listRate, o.heapInterval); err != nil {
+		return res, err
+	}
+	res.list.Objects = objects
+
+	step("%s: server C (%s) joins; %d CRDs on B; A's merged /apis against its own view; a CRD deleted; A idle for %s with the gate on, then off",
+		spec.key, spec.ipC, o.discovery.CRDs, o.discovery.Idle)
+	res.discovery, err = measureDiscovery(ctx, o.discovery, c, spec, a, b)
+	return res, err
+}
+
+// measureGets reads one Job directly from B and through A, and checks
+// that every request through A was proxied.
+func measureGets(ctx context.Context, plan loadPlan, a, b *harness.Server, profilePath string) (direct, proxied pathFigures, err error) {
+	const ns, name = "bench", "bench"
+	if _, err := b.Client().CoreV1().Namespaces().Create(ctx, namespace(ns), metaCreate); err != nil {
+		return direct, proxied, err
+	}
+	if _, err := b.Client().BatchV1().Jobs(ns).Create(ctx, benchJob(name, ns), metaCreate); err != nil {
+		return direct, proxied, err
+	}
+	aHTTP, bHTTP := a.HTTPClient(), b.HTTPClient()
+	path := "/apis/batch/v1/namespaces/" + ns + "/jobs/" + name
+	dt := target{name: "direct (B)", client: bHTTP, url: b.URL + path}
+	pt := target{name: "proxied (A)", client: aHTTP, url: a.URL + path}
+	if err := waitProxying(ctx, pt); err != nil {
+		return direct, proxied, err
+	}
+	before, err := reroutedTotal(ctx, aHTTP, a.URL)
+	if err != nil {
+		return direct, proxied, err
+	}
+	step("GET %s: %d requests per path at concurrency 1 after %d to warm up, the paths taking turns; %s per path at concurrency %d in %d alternating rounds",
+		path, plan.Requests, plan.Warmup, plan.Duration, plan.Concurrency, plan.Rounds)
 	var onLoad func(time.Duration)
 	if profilePath != "" {
 		onLoad = func(d time.Duration) { saveCPUProfile(ctx, aHTTP, a.URL, d, profilePath) }
 	}
-	res.direct, res.proxied, err = measure(ctx, o.plan, direct, proxied, onLoad)
-	if err != nil {
-		return res, err
+	if direct, proxied, err = measure(ctx, plan, dt, pt, onLoad); err != nil {
+		return direct, proxied, err
 	}
 	// Every request through A must have been proxied: A does not serve batch/v1.
 	after, err := reroutedTotal(ctx, aHTTP, a.URL)
 	if err != nil {
-		return res, err
+		return direct, proxied, err
 	}
-	if sent := float64(res.proxied.Total); after-before < sent {
-		return res, fmt.Errorf("A counted %.0f rerouted requests, but %.0f went through it: they were not proxied", after-before, sent)
+	if sent := float64(proxied.Total); after-before < sent {
+		return direct, proxied, fmt.Errorf("A counted %.0f rerouted requests, but %.0f went through it: they were not proxied", after-before, sent)
 	}
-
-	step("%s: LIST of %d MB of Jobs through A, read at %.0f MB/s, A's live heap sampled every %s", spec.key, o.listMB, o.listRate, o.heapInterval)
-	if res.list.Objects, err = seedList(ctx, b.Client(), "bench-list", o.listMB); err != nil {
-		return res, fmt.Errorf("creating the LIST's Jobs: %w", err)
-	}
-	list := target{name: "LIST through A", client: aHTTP, url: a.URL + "/apis/batch/v1/namespaces/bench-list/jobs"}
-	objects := res.list.Objects
-	if res.list, err = listThroughProxy(ctx, list, aHTTP, a.URL, o.listRate, o.heapInterval); err != nil {
-		return res, err
-	}
-	res.list.Objects = objects
-	return res, nil
+	return direct, proxied, nil
 }
 
 // startPair starts A and B at once and waits until both are ready.
@@ -272,13 +298,19 @@ func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error)
 // reroutedTotal sums apiserver_rerouted_request_total over all labels;
 // upstream's proxy and ours both count under that name.
 func reroutedTotal(ctx context.Context, client *http.Client, server string) (float64, error) {
+	return metricSum(ctx, client, server, "apiserver_rerouted_request_total")
+}
+
+// metricSum sums a metric's samples over all labels in a server's
+// /metrics; 0 when it has none yet.
+func metricSum(ctx context.Context, client *http.Client, server, name string) (float64, error) {
 	body, err := fetch(ctx, client, server+"/metrics")
 	if err != nil {
 		return 0, err
 	}
 	var sum float64
 	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "apiserver_rerouted_request_total{") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
@@ -302,53 +334,6 @@ func saveCPUProfile(ctx context.Context, client *http.Client, server string, d t
 		return
 	}
 	fmt.Printf("  CPU profile of the proxying server under load: %s\n", path)
-}
-
-// pairReport is one implementation's part of the JSON results.
-type pairReport struct {
-	P50RatioC1   float64 `json:"p50_ratio_c1"`
-	P99RatioC1   float64 `json:"p99_ratio_c1"`
-	RPSRatioC8   float64 `json:"rps_ratio_c8"`
-	DirectP50ms  float64 `json:"direct_p50_ms"`
-	ProxiedP50ms float64 `json:"proxied_p50_ms"`
-}
-
-// report is the JSON results file; its fields are fixed (issue 6).
-type report struct {
-	Ours                  pairReport `json:"ours"`
-	Upstream              pairReport `json:"upstream"`
-	FilterLocalNsOp       float64    `json:"filter_local_ns_op"`
-	FilterLocalAllocsOp   float64    `json:"filter_local_allocs_op"`
-	ListSizeMB            float64    `json:"list_size_mb"`
-	ListProxyHeapGrowthMB float64    `json:"list_proxy_heap_growth_mb"`
-}
-
-func newReport(ours, upstream pairResult, filt filterFigures) report {
-	return report{
-		Ours:                  newPairReport(ours),
-		Upstream:              newPairReport(upstream),
-		FilterLocalNsOp:       round(filt.NsOp, 2),
-		FilterLocalAllocsOp:   filt.AllocsOp,
-		ListSizeMB:            round(float64(ours.list.Bytes)/1e6, 2),
-		ListProxyHeapGrowthMB: round(ours.list.GrowthMB, 2),
-	}
-}
-
-func newPairReport(r pairResult) pairReport {
-	return pairReport{
-		P50RatioC1:   round(ratio(r.proxied.P50, r.direct.P50), 3),
-		P99RatioC1:   round(ratio(r.proxied.P99, r.direct.P99), 3),
-		RPSRatioC8:   round(r.proxied.RPS/r.direct.RPS, 3),
-		DirectP50ms:  round(ms(r.direct.P50), 3),
-		ProxiedP50ms: round(ms(r.proxied.P50), 3),
-	}
-}
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-func ms(d time.Duration) float64       { return float64(d) / float64(time.Millisecond) }
-func round(v float64, places int) float64 {
-	p := math.Pow(10, float64(places))
-	return math.Round(v*p) / p
 }
 
 func step(format string, args ...any) {

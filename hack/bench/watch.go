@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
+)
+
+// watchPlan says how many watches each path holds and how many Jobs are
+// created on the serving server while they do.
+type watchPlan struct {
+	Watches int
+	Events  int
+	Rate    float64 // Jobs created per second
+}
+
+// watchFigures are the watch phase's measurements.
+type watchFigures struct {
+	Watches, Events int
+	// Per proxied watch, on the proxying server A; per direct watch, on
+	// the serving server B (for reference).
+	ProxyHeapKB, ProxyGoroutines   float64
+	DirectHeapKB, DirectGoroutines float64
+	// Creation (just before the create request) to receipt by a watcher,
+	// over every event every watcher received.
+	ProxiedLag, DirectLag lagFigures
+}
+
+type lagFigures struct{ P50, P99 time.Duration }
+
+// serverLoad is a server's live heap after a forced collection (median of
+// three) and its goroutine count.
+type serverLoad struct {
+	heap       uint64
+	goroutines float64
+}
+
+func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverLoad, error) {
+	var heaps []uint64
+	for range 3 {
+		h, err := heapAlloc(ctx, admin, server)
+		if err != nil {
+			return serverLoad{}, err
+		}
+		heaps = append(heaps, h)
+	}
+	slices.Sort(heaps)
+	g, err := metricSum(ctx, admin, server, "go_goroutines")
+	return serverLoad{heap: heaps[1], goroutines: g}, err
+}
+
+// perWatch is the growth from before to after, per watch.
+func perWatch(before, after serverLoad, n int) (heapKB, goroutines float64) {
+	return (float64(after.heap) - float64(before.heap)) / 1024 / float64(n), (after.goroutines - before.goroutines) / float64(n)
+}
+
+// measureWatches holds plan.Watches watches on Jobs through A (proxied)
+// and as many directly on B, creates plan.Events Jobs on B at plan.Rate,
+// and checks that every watch received every one.
+func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (watchFigures, error) {
+	fig := watchFigures{Watches: plan.Watches, Events: plan.Events}
+	const ns = "bench-watch"
+	bc := b.Client()
+	if _, err := bc.CoreV1().Namespaces().Create(ctx, namespace(ns), metaCreate); err != nil {
+		return fig, err
+	}
+	list, err := bc.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fig, err
+	}
+	path := "/apis/batch/v1/namespaces/" + ns + "/jobs?watch=1&timeoutSeconds=1800&resourceVersion=" + list.ResourceVersion
+	wctx, closeWatches := context.WithCancel(ctx)
+	defer closeWatches()
+	sent := newSendTimes(plan.Events)
+
+	var proxied, direct []*watcher
+	for _, side := range []struct {
+		server   *harness.Server
+		watchers *[]*watcher
+		heapKB   *float64
+		gorout   *float64
+	}{{a, &proxied, &fig.ProxyHeapKB, &fig.ProxyGoroutines}, {b, &direct, &fig.DirectHeapKB, &fig.DirectGoroutines}} {
+		admin := side.server.HTTPClient()
+		before, err := sampleLoad(ctx, admin, side.server.URL)
+		if err != nil {
+			return fig, err
+		}
+		if *side.watchers, err = openWatches(wctx, watchClient(side.server), side.server.URL+path, plan.Watches, sent); err != nil {
+			return fig, fmt.Errorf("watches on %s: %w", side.server.Name, err)
+		}
+		after, err := sampleLoad(ctx, admin, side.server.URL)
+		if err != nil {
+			return fig, err
+		}
+		*side.heapKB, *side.gorout = perWatch(before, after, plan.Watches)
+	}
+
+	if err := createPaced(ctx, bc, ns, plan, sent); err != nil {
+		return fig, err
+	}
+	if err := waitAllReceived(ctx, append(slices.Clone(proxied), direct...), plan.Events); err != nil {
+		return fig, err
+	}
+	fig.ProxiedLag, fig.DirectLag = lags(proxied), lags(direct)
+	return fig, nil
+}
+
+// watchClient is the server's admin client without a timeout: watches
+// last as long as the phase.
+func watchClient(s *harness.Server) *http.Client {
+	c := s.HTTPClient()
+	c.Timeout = 0
+	return c
+}
+
+// sendTimes records when each Job of the phase was created, by index.
+type sendTimes struct{ at []atomic.Int64 }
+
+func newSendTimes(n int) *sendTimes { return &sendTimes{at: make([]atomic.Int64, n)} }
+
+func jobName(i int) string { return fmt.Sprintf("w-%05d", i) }
+
+// watcher is one open watch: it counts the Jobs it was told of and the
+// lag of each.
+type watcher struct {
+	received atomic.Int64
+	mu       sync.Mutex
+	lag      []time.Duration
+	err      atomic.Pointer[error]
+}
+
+// openWatches opens n watches on url, 50 at a time, and returns once
+// every one has its response headers.
+func openWatches(ctx context.Context, client *http.Client, url string, n int, sent *sendTimes) ([]*watcher, error) {
+	ws := make([]*watcher, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(50)
+	for i := range ws {
+		ws[i] = &watcher{}
+		g.Go(func() error { return ws[i].open(ctx, gctx, client, url, sent) })
+	}
+	return ws, g.Wait()
+}
+
+// open starts the watch; its stream is read under ctx, until the phase
+// ends.
+func (w *watcher) open(ctx, openCtx context.Context, client *http.Client, url string, sent *sendTimes) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return fmt.Errorf("watch %s answered %d", url, resp.StatusCode)
+	}
+	if openCtx.Err() != nil {
+		resp.Body.Close()
+		return openCtx.Err()
+	}
+	go w.read(ctx, resp, sent)
+	return nil
+}
+
+// read scans the stream's events (one JSON object a line) and takes the
+// Job's name from each ADDED one without decoding the rest.
+func (w *watcher) read(ctx context.Context, resp *http.Response, sent *sendTimes) {
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	marker := []byte(`"metadata":{"name":"` + "w-")
+	for sc.Scan() {
+		now := time.Now()
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte(`{"type":"ADDED"`)) {
+			continue
+		}
+		i := bytes.Index(line, marker)
+		if i < 0 {
+			continue
+		}
+		rest := line[i+len(marker):]
+		end := bytes.IndexByte(rest, '"')
+		idx, err := strconv.Atoi(string(rest[:max(end, 0)]))
+		if end < 0 || err != nil || idx >= len(sent.at) {
+			continue
+		}
+		w.mu.Lock()
+		w.lag = append(w.lag, now.Sub(time.Unix(0, sent.at[idx].Load())))
+		w.mu.Unlock()
+		w.received.Add(1)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		w.err.Store(&err)
+	}
+}
+
+// createPaced creates plan.Events Jobs in ns at plan.Rate, recording when
+// each create was sent.
+func createPaced(ctx context.Context, c kubernetes.Interface, ns string, plan watchPlan, sent *sendTimes) error {
+	lim := rate.NewLimiter(rate.Limit(plan.Rate), 1)
+	for i := range plan.Events {
+		if err := lim.Wait(ctx); err != nil {
+			return err
+		}
+		sent.at[i].Store(time.Now().UnixNano())
+		if _, err := c.BatchV1().Jobs(ns).Create(ctx, benchJob(jobName(i), ns), metaCreate); err != nil {
+			return fmt.Errorf("creating Job %s: %w", jobName(i), err)
+		}
+	}
+	return nil
+}
+
+// waitAllReceived polls until every watcher received events Jobs, for up
+// to two minutes; a watcher whose stream failed or fell short is named.
+func waitAllReceived(ctx context.Context, ws []*watcher, events int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		short := 0
+		for i, w := range ws {
+			if errp := w.err.Load(); errp != nil {
+				return fmt.Errorf("watch %d of %d failed after %d events: %w", i, len(ws), w.received.Load(), *errp)
+			}
+			if w.received.Load() < int64(events) {
+				short++
+			}
+		}
+		if short == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d watches did not receive all %d events within 2m", short, len(ws), events)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// lags is the p50 and p99 over every event the watchers received.
+func lags(ws []*watcher) lagFigures {
+	var all []time.Duration
+	for _, w := range ws {
+		w.mu.Lock()
+		all = append(all, w.lag...)
+		w.mu.Unlock()
+	}
+	return lagFigures{P50: percentile(all, 50), P99: percentile(all, 99)}
+}
