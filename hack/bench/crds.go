@@ -56,7 +56,9 @@ type discoveryFigures struct {
 // deletes one CRD and times its removal from every server, then measures
 // A idle with the gate on, restarts it with the gate off and measures it
 // again. A is left running with the gate off.
-func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluster, spec pairSpec, a, b *harness.Server) (discoveryFigures, error) {
+// With idleProfile set, a CPU profile of A over its idle window with the
+// gate on is saved there.
+func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluster, spec pairSpec, a, b *harness.Server, idleProfile string) (discoveryFigures, error) {
 	fig := discoveryFigures{CRDs: plan.CRDs}
 	cs, err := c.StartServer(ctx, harness.ServerOptions{Name: spec.key + "-c", Binary: spec.binary, IP: spec.ipC, Gate: harness.On(true)})
 	if err != nil {
@@ -76,6 +78,9 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 	}
 	if fig.RemovalMax, fig.RemovalTimedOut, err = timeRemoval(ctx, b, servers, crdGroup(0)); err != nil {
 		return fig, err
+	}
+	if idleProfile != "" {
+		go saveCPUProfile(ctx, a.HTTPClient(), a.URL, plan.Idle, idleProfile)
 	}
 	on, err := idleLoad(ctx, a, plan.Idle)
 	if err != nil {

@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
 	flag.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
 	flag.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
-	flag.BoolVar(&o.profile, "profile", false, "save a CPU profile of each proxying server under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof)")
+	flag.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof) and idle with the gate on (-idle-cpu.pprof)")
 	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
 	flag.Parse()
@@ -180,7 +180,11 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 
 	step("%s: server C (%s) joins; %d CRDs on B; A's merged /apis against its own view; a CRD deleted; A idle for %s with the gate on, then off",
 		spec.key, spec.ipC, o.discovery.CRDs, o.discovery.Idle)
-	res.discovery, err = measureDiscovery(ctx, o.discovery, c, spec, a, b)
+	var idleProfile string
+	if profilePath != "" {
+		idleProfile = strings.TrimSuffix(profilePath, "-proxy-cpu.pprof") + "-idle-cpu.pprof"
+	}
+	res.discovery, err = measureDiscovery(ctx, o.discovery, c, spec, a, b, idleProfile)
 	return res, err
 }
 
