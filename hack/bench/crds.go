@@ -80,7 +80,8 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 		return fig, err
 	}
 	if idleProfile != "" {
-		go saveCPUProfile(ctx, a.HTTPClient(), a.URL, plan.Idle, idleProfile)
+		// A client without a timeout: the profile takes the whole window.
+		go saveCPUProfile(ctx, watchClient(a), a.URL, plan.Idle, idleProfile)
 	}
 	on, err := idleLoad(ctx, a, plan.Idle)
 	if err != nil {

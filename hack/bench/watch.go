@@ -120,8 +120,8 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	return fig, nil
 }
 
-// watchClient is the server's admin client without a timeout: watches
-// last as long as the phase.
+// watchClient is the server's admin client without a timeout, for what
+// lasts as long as a phase (watches, a profile of an idle window).
 func watchClient(s *harness.Server) *http.Client {
 	c := s.HTTPClient()
 	c.Timeout = 0

@@ -39,7 +39,7 @@ func TestCredentialsReloadFromDisk(t *testing.T) {
 	rp := newReverseProxy(f, kubeadmHeaders, func(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, err.Error())
-	})
+	}, copyBuffers)
 	fx := &proxyFixture{t: tr, f: f, rp: rp}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	oldPeer := old.peer(t, "old", ok)

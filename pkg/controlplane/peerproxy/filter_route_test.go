@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	utilflowcontrol "k8s.io/apiserver/pkg/util/flowcontrol"
 )
 
 // testCodecs write metav1 objects (Status, APIGroupList, APIGroup) in
@@ -168,5 +169,50 @@ func TestForwarderFailedNamesAnUntrustedPeer(t *testing.T) {
 	fx.h.ServeHTTP(rec, jobsRequest(nil))
 	if st := readStatus(t, rec); rec.Code != http.StatusServiceUnavailable || !strings.Contains(st.Message, "the peer's certificate is not trusted by --peer-ca-file") {
 		t.Errorf("answer %d %q; want 503 naming --peer-ca-file", rec.Code, st.Message)
+	}
+}
+
+// A watch is relayed through the small watch buffers: events larger than
+// the buffer arrive whole, each as the peer sends it; and this server's
+// priority and fairness is told at once that the watch is not its own.
+func TestFilterRelaysAWatchThroughSmallBuffers(t *testing.T) {
+	fx := newRouteFixture(t, nil)
+	big := `{"type":"ADDED","object":{"kind":"Job","metadata":{"name":"` + strings.Repeat("x", 20<<10) + `"}}}` + "\n"
+	next := make(chan struct{})
+	b := fx.peer(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, big)
+		w.(http.Flusher).Flush()
+		<-next // the second event only once the first was read
+		io.WriteString(w, `{"type":"DELETED"}`+"\n")
+	}))
+	fx.h.(*peerProxyFilter).table.current.Store(jobsSnapshot(b))
+	// Priority and fairness hold a watch's seat until it is reported set up.
+	initialized := utilflowcontrol.NewInitializationSignal()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := request.WithRequestInfo(r.Context(), &request.RequestInfo{IsResourceRequest: true, APIGroup: "batch", APIVersion: "v1", Resource: "jobs", Verb: "watch"})
+		ctx = utilflowcontrol.WithInitializationSignal(ctx, initialized)
+		fx.h.ServeHTTP(w, r.WithContext(request.WithUser(ctx, alice)))
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/apis/batch/v1/jobs?watch=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, len(big))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != big {
+		t.Fatalf("first event: %v (%d bytes)", err, len(first))
+	}
+	released := make(chan struct{})
+	go func() { initialized.Wait(); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relayed watch never released its priority-and-fairness seat")
+	}
+	close(next)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != `{"type":"DELETED"}`+"\n" {
+		t.Errorf("second event %q, %v", rest, err)
 	}
 }

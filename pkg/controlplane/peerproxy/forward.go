@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	utilflowcontrol "k8s.io/apiserver/pkg/util/flowcontrol"
 )
 
 // Retry-After (seconds) on the proxy's 503s.
@@ -26,7 +27,10 @@ const (
 // forwarder does what the filters decided: relay a request to one of its
 // route's peers, or answer 503 when none can serve it. Never a 404.
 type forwarder struct {
-	proxy      *httputil.ReverseProxy
+	proxy *httputil.ReverseProxy
+	// watch relays watches: its relay buffer is held for the stream's
+	// whole life, so it is small (watchBuffers).
+	watch      *httputil.ReverseProxy
 	serializer runtime.NegotiatedSerializer
 }
 
@@ -34,16 +38,26 @@ type forwarder struct {
 // serializer writes its Status answers as the client negotiated.
 func newForwarder(f *failover, headers FrontProxyHeaders, serializer runtime.NegotiatedSerializer) *forwarder {
 	fw := &forwarder{serializer: serializer}
-	fw.proxy = newReverseProxy(f, headers, fw.failed)
+	fw.proxy = newReverseProxy(f, headers, fw.failed, copyBuffers)
+	fw.watch = newReverseProxy(f, headers, fw.failed, watchBuffers)
 	return fw
 }
 
 // forward relays r to one of route's peers and counts the answer.
 func (fw *forwarder) forward(w http.ResponseWriter, r *http.Request, route Route) {
+	// The peer's priority and fairness admits the request; here a watch
+	// would hold a seat, and a goroutine, until storage reported it set
+	// up, which for a relayed watch is never before it ends. Report it now,
+	// as the aggregator does for what it delegates.
+	utilflowcontrol.RequestDelegated(r.Context())
 	a := &attempt{route: route}
 	rec := &codeRecorder{ResponseWriter: w}
 	start := time.Now()
-	fw.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	p := fw.proxy
+	if info, ok := request.RequestInfoFrom(r.Context()); ok && info.Verb == "watch" {
+		p = fw.watch
+	}
+	p.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK
@@ -105,7 +119,7 @@ func (fw *forwarder) writeStatus(w http.ResponseWriter, r *http.Request, msg str
 // write, so events arrive as they happen; one of known length goes out as
 // the server's buffer fills and at its end, so a small object leaves in one
 // write instead of three (headers, body, end of stream).
-func newReverseProxy(f *failover, headers FrontProxyHeaders, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
+func newReverseProxy(f *failover, headers FrontProxyHeaders, onError func(http.ResponseWriter, *http.Request, error), buffers httputil.BufferPool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "https"
@@ -115,14 +129,23 @@ func newReverseProxy(f *failover, headers FrontProxyHeaders, onError func(http.R
 		},
 		Transport:    f,
 		ErrorHandler: onError,
-		BufferPool:   copyBuffers,
+		BufferPool:   buffers,
 	}
 }
 
 // copyBuffers recycles the buffers responses are relayed through; without
 // it the reverse proxy allocates 32 KiB per request, a fifth of the bytes
 // this server allocated while proxying small objects (docs/performance.md).
-var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var copyBuffers = newBufferPool(32 << 10)
+
+// watchBuffers relay watches. A watch holds its buffer for as long as it
+// runs, and events are small: 32 KiB was most of a proxied watch's heap
+// on the proxying server (docs/performance.md).
+var watchBuffers = newBufferPool(4 << 10)
+
+func newBufferPool(size int) *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}
+}
 
 type bufferPool struct{ pool sync.Pool }
 

@@ -54,7 +54,7 @@ func newProxyFixture(t *testing.T, configure ...func(*ProxyConfig)) *proxyFixtur
 	fx.rp = newReverseProxy(fx.f, cfg.Headers, func(w http.ResponseWriter, r *http.Request, err error) {
 		fx.errs <- err
 		w.WriteHeader(http.StatusServiceUnavailable)
-	})
+	}, copyBuffers)
 	return fx
 }
 
