@@ -19,8 +19,14 @@ import (
 // Refresh timing.
 const (
 	// localRefresh: this server's own documents are read in-process this
-	// often; an unchanged document costs a 304.
-	localRefresh = time.Second
+	// often when nothing says they changed; an unchanged document costs a
+	// 304. Its API changes at run time only with CRDs and APIServices:
+	// when the peer table's extensions change, they are read at once and
+	// then localBurstReads more times, localBurstInterval apart, as this
+	// server's discovery catches up.
+	localRefresh       = 10 * time.Second
+	localBurstReads    = 10
+	localBurstInterval = 200 * time.Millisecond
 	// peerRefresh: each live peer is asked this often, with If-None-Match.
 	peerRefresh = 10 * time.Second
 	// peerRetryAfterError: a peer whose last fetch failed is asked again sooner.
@@ -82,6 +88,10 @@ type PeerDiscovery struct {
 	extensions map[schema.GroupVersion]bool
 	tableKey   string
 	dirty      bool
+	// seenExtensions: the table's extensions when last compared;
+	// localBurst: fast local reads still due since they changed.
+	seenExtensions map[schema.GroupVersion]bool
+	localBurst     int
 	// discovered: the GVRs last handed to the table, per peer.
 	discovered map[string][]schema.GroupVersionResource
 }
@@ -137,7 +147,7 @@ func (d *PeerDiscovery) processNext(ctx context.Context) bool {
 	switch key {
 	case keyLocal:
 		d.syncLocal(ctx)
-		d.queue.AddAfter(keyLocal, localRefresh)
+		d.queue.AddAfter(keyLocal, d.nextLocalRead())
 	case keyMerge:
 		d.merge()
 	default:
@@ -154,6 +164,10 @@ func (d *PeerDiscovery) tableChanged(snap *Snapshot) {
 	if key != d.tableKey {
 		d.tableKey, d.dirty = key, true
 	}
+	extensionsChanged := !sameGroupVersions(snap.Extensions(), d.seenExtensions)
+	if extensionsChanged {
+		d.seenExtensions, d.localBurst = snap.Extensions(), localBurstReads
+	}
 	var due []string
 	for _, p := range snap.Peers() {
 		if p.ID == d.cfg.Self || !p.Live || p.Address == "" {
@@ -164,10 +178,36 @@ func (d *PeerDiscovery) tableChanged(snap *Snapshot) {
 		}
 	}
 	d.mu.Unlock()
+	if extensionsChanged {
+		d.queue.Add(keyLocal)
+	}
 	for _, id := range due {
 		d.queue.Add(id)
 	}
 	d.queue.Add(keyMerge)
+}
+
+// nextLocalRead is when this server's documents are read next.
+func (d *PeerDiscovery) nextLocalRead() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.localBurst > 0 {
+		d.localBurst--
+		return localBurstInterval
+	}
+	return localRefresh
+}
+
+func sameGroupVersions(a, b map[schema.GroupVersion]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for gv := range a {
+		if !b[gv] {
+			return false
+		}
+	}
+	return true
 }
 
 // syncLocal reads this server's own documents in-process.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kube-openapi/pkg/handler3"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // docServer serves /api, /apis and /openapi/v3 like a kube-apiserver,
@@ -174,5 +177,66 @@ func TestBuildSnapshotUsesDiscoveredResources(t *testing.T) {
 	route := Decide(resourceInfo(reviews.Group, reviews.Version, reviews.Resource, ""), false, snap)
 	if route.Decision != Proxy {
 		t.Errorf("Decide(selfsubjectreviews) = %v, want proxy", route.Decision)
+	}
+}
+
+// A root whose ETag changes while its content does not is no change: the
+// merge is not rebuilt for it.
+func TestReadOpenAPIRootIgnoresANewETagOnTheSameContent(t *testing.T) {
+	calls := 0
+	srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, calls))
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"paths":{"apis/batch/v1":{"serverRelativeURL":"/openapi/v3/apis/batch/v1?hash=AB"}}}`)
+	})
+	docs := &serverDocs{}
+	if changed, err := readOpenAPIRoot(context.Background(), inProcess(srv), docs); err != nil || !changed {
+		t.Fatalf("first read: changed=%t err=%v", changed, err)
+	}
+	if changed, err := readOpenAPIRoot(context.Background(), inProcess(srv), docs); err != nil || changed {
+		t.Errorf("same content under a new ETag: changed=%t err=%v", changed, err)
+	}
+	if docs.openAPIETag != `"2"` || docs.openAPI["apis/batch/v1"] == "" {
+		t.Errorf("kept ETag %s and paths %v", docs.openAPIETag, docs.openAPI)
+	}
+}
+
+// This server's documents are read at once when its extensions change,
+// then in a short burst, then rarely.
+func TestLocalReadsFollowExtensionChanges(t *testing.T) {
+	d := NewPeerDiscovery(DiscoveryConfig{Self: "a", Table: &PeerTable{}, Clock: clocktesting.NewFakeClock(t0), Publish: &MergedDiscovery{}})
+	t.Cleanup(d.queue.ShutDown)
+	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
+	withCRD := BuildSnapshot(SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}})
+
+	queued := func() map[string]bool {
+		out := map[string]bool{}
+		for d.queue.Len() > 0 {
+			k, _ := d.queue.Get()
+			out[k] = true
+			d.queue.Done(k)
+		}
+		return out
+	}
+	d.tableChanged(withCRD)
+	if q := queued(); !q[keyLocal] || !q[keyMerge] {
+		t.Fatalf("a new CRD queued %v, want a local read and a merge", q)
+	}
+	for i := range localBurstReads {
+		if next := d.nextLocalRead(); next != localBurstInterval {
+			t.Fatalf("read %d of the burst is due in %v, want %v", i, next, localBurstInterval)
+		}
+	}
+	if next := d.nextLocalRead(); next != localRefresh {
+		t.Errorf("after the burst the next read is due in %v, want %v", next, localRefresh)
+	}
+	d.tableChanged(withCRD) // a lease renewal: extensions unchanged
+	if q := queued(); q[keyLocal] {
+		t.Errorf("an unchanged table queued a local read: %v", q)
+	}
+	d.tableChanged(BuildSnapshot(SnapshotInputs{Self: "a", Now: t0}))
+	if q := queued(); !q[keyLocal] {
+		t.Errorf("a deleted CRD queued %v, want a local read", q)
 	}
 }

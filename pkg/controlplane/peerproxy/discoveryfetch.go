@@ -3,6 +3,7 @@ package peerproxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -45,7 +46,11 @@ type serverDocs struct {
 	// openAPI maps OpenAPI v3 paths ("apis/batch/v1") to their URLs.
 	openAPI     map[string]string
 	openAPIETag string
-	fetchedAt   time.Time
+	// openAPISum identifies the root's last body: a server whose root's
+	// ETag changes while its content does not (observed with many CRDs)
+	// costs no rebuild.
+	openAPISum [sha256.Size]byte
+	fetchedAt  time.Time
 }
 
 // getFunc sends a document request (its URL holds only the path).
@@ -136,6 +141,11 @@ func readOpenAPIRoot(ctx context.Context, get getFunc, docs *serverDocs) (bool, 
 		docs.openAPI, docs.openAPIETag = nil, ""
 		return had, nil
 	case http.StatusOK:
+		docs.openAPIETag = resp.Header.Get("ETag")
+		sum := sha256.Sum256(body)
+		if docs.openAPI != nil && sum == docs.openAPISum {
+			return false, nil
+		}
 		var root handler3.OpenAPIV3Discovery
 		if err := json.Unmarshal(body, &root); err != nil {
 			return false, badResponsef("decoding %s: %v", openAPIRoot, err)
@@ -144,7 +154,7 @@ func readOpenAPIRoot(ctx context.Context, get getFunc, docs *serverDocs) (bool, 
 		for p, gv := range root.Paths {
 			docs.openAPI[p] = gv.ServerRelativeURL
 		}
-		docs.openAPIETag = resp.Header.Get("ETag")
+		docs.openAPISum = sum
 		return true, nil
 	default:
 		return false, badResponsef("GET %s answered %d: %.200s", openAPIRoot, resp.StatusCode, body)
