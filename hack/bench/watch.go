@@ -44,7 +44,9 @@ type watchFigures struct {
 type lagFigures struct{ P50, P99 time.Duration }
 
 // serverLoad is a server's live heap after a forced collection (median of
-// three) and its goroutine count.
+// three) and its goroutines at rest (the fewest of three counts: the
+// goroutines that serve the samples themselves, and any other passing
+// request's, come and go).
 type serverLoad struct {
 	heap       uint64
 	goroutines float64
@@ -52,16 +54,24 @@ type serverLoad struct {
 
 func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverLoad, error) {
 	var heaps []uint64
-	for range 3 {
+	var load serverLoad
+	for i := range 3 {
 		h, err := heapAlloc(ctx, admin, server)
 		if err != nil {
 			return serverLoad{}, err
 		}
 		heaps = append(heaps, h)
+		g, err := metricSum(ctx, admin, server, "go_goroutines")
+		if err != nil {
+			return serverLoad{}, err
+		}
+		if i == 0 || g < load.goroutines {
+			load.goroutines = g
+		}
 	}
 	slices.Sort(heaps)
-	g, err := metricSum(ctx, admin, server, "go_goroutines")
-	return serverLoad{heap: heaps[1], goroutines: g}, err
+	load.heap = heaps[1]
+	return load, nil
 }
 
 // perWatch is the growth from before to after, per watch.
