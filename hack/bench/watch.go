@@ -154,14 +154,23 @@ type watcher struct {
 	err      atomic.Pointer[error]
 }
 
-// openWatches opens n watches on url, 50 at a time, and returns once
-// every one has its response headers.
+// openWatches opens n watches on url and returns once every one has its
+// response headers. The first opens alone, so that the rest share its
+// HTTP/2 connection as a client's watches do; opened together from
+// nothing, each would dial a connection of its own, and the servers'
+// per-connection goroutines would count as the watches'. The rest open
+// 50 at a time.
 func openWatches(ctx context.Context, client *http.Client, url string, n int, sent *sendTimes) ([]*watcher, error) {
 	ws := make([]*watcher, n)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(50)
 	for i := range ws {
 		ws[i] = &watcher{}
+	}
+	if err := ws[0].open(ctx, ctx, client, url, sent); err != nil {
+		return ws, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(50)
+	for i := 1; i < n; i++ {
 		g.Go(func() error { return ws[i].open(ctx, gctx, client, url, sent) })
 	}
 	return ws, g.Wait()
