@@ -331,23 +331,3 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
-
-// pollUntil calls cond every interval until it reports done, fails, or
-// timeout passes (then the last progress note says how far it got).
-func pollUntil(ctx context.Context, interval, timeout time.Duration, cond func() (bool, string, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		done, note, err := cond()
-		if err != nil || done {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not done within %s: %s", timeout, note)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
-}

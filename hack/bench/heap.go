@@ -75,6 +75,20 @@ func heapAlloc(ctx context.Context, client *http.Client, server string) (uint64,
 	return parseHeapAlloc(bytes.NewReader(body))
 }
 
+// medianHeap is the median of n heapAlloc samples.
+func medianHeap(ctx context.Context, client *http.Client, server string, n int) (uint64, error) {
+	var heaps []uint64
+	for range n {
+		h, err := heapAlloc(ctx, client, server)
+		if err != nil {
+			return 0, err
+		}
+		heaps = append(heaps, h)
+	}
+	slices.Sort(heaps)
+	return heaps[n/2], nil
+}
+
 // parseHeapAlloc finds "# HeapAlloc = N" in a debug=1 heap profile.
 func parseHeapAlloc(r io.Reader) (uint64, error) {
 	sc := bufio.NewScanner(r)
@@ -107,16 +121,10 @@ type listFigures struct {
 // heap every interval meanwhile.
 func listThroughProxy(ctx context.Context, proxied target, admin *http.Client, proxyURL string, mbps float64, interval time.Duration) (listFigures, error) {
 	var fig listFigures
-	var base []uint64
-	for range 5 {
-		h, err := heapAlloc(ctx, admin, proxyURL)
-		if err != nil {
-			return fig, err
-		}
-		base = append(base, h)
+	baseline, err := medianHeap(ctx, admin, proxyURL, 5)
+	if err != nil {
+		return fig, err
 	}
-	slices.Sort(base)
-	baseline := base[len(base)/2]
 
 	sctx, stopSampling := context.WithCancel(ctx)
 	var peak uint64

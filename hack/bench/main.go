@@ -258,21 +258,28 @@ func startPair(ctx context.Context, c *harness.Cluster, spec pairSpec) (*harness
 // waitProxying polls until A answers the Job (it has found B), for up to
 // two minutes.
 func waitProxying(ctx context.Context, proxied target) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	return pollUntil(ctx, 500*time.Millisecond, 2*time.Minute, func() (bool, string, error) {
 		err := proxied.get(ctx)
-		if err == nil {
-			return nil
+		return err == nil, fmt.Sprintf("A never proxied the Job to B: %v", err), nil
+	})
+}
+
+// pollUntil calls cond every interval until it reports done, fails, or
+// timeout passes (then the last progress note says how far it got).
+func pollUntil(ctx context.Context, interval, timeout time.Duration, cond func() (bool, string, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, note, err := cond()
+		if err != nil || done {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("A never proxied the Job to B within 2m: %w", err)
+			return fmt.Errorf("not done within %s: %s", timeout, note)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-tick.C:
+		case <-time.After(interval):
 		}
 	}
 }

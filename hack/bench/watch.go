@@ -53,14 +53,12 @@ type serverLoad struct {
 }
 
 func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverLoad, error) {
-	var heaps []uint64
-	var load serverLoad
+	heap, err := medianHeap(ctx, admin, server, 3)
+	if err != nil {
+		return serverLoad{}, err
+	}
+	load := serverLoad{heap: heap}
 	for i := range 3 {
-		h, err := heapAlloc(ctx, admin, server)
-		if err != nil {
-			return serverLoad{}, err
-		}
-		heaps = append(heaps, h)
 		g, err := metricSum(ctx, admin, server, "go_goroutines")
 		if err != nil {
 			return serverLoad{}, err
@@ -69,8 +67,6 @@ func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverL
 			load.goroutines = g
 		}
 	}
-	slices.Sort(heaps)
-	load.heap = heaps[1]
 	return load, nil
 }
 
@@ -252,29 +248,18 @@ func createPaced(ctx context.Context, c kubernetes.Interface, ns string, plan wa
 // waitAllReceived polls until every watcher received events Jobs, for up
 // to two minutes; a watcher whose stream failed or fell short is named.
 func waitAllReceived(ctx context.Context, ws []*watcher, events int) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	return pollUntil(ctx, 100*time.Millisecond, 2*time.Minute, func() (bool, string, error) {
 		short := 0
 		for i, w := range ws {
 			if errp := w.err.Load(); errp != nil {
-				return fmt.Errorf("watch %d of %d failed after %d events: %w", i, len(ws), w.received.Load(), *errp)
+				return false, "", fmt.Errorf("watch %d of %d failed after %d events: %w", i, len(ws), w.received.Load(), *errp)
 			}
 			if w.received.Load() < int64(events) {
 				short++
 			}
 		}
-		if short == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d watches did not receive all %d events within 2m", short, len(ws), events)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return short == 0, fmt.Sprintf("%d of %d watches did not receive all %d events", short, len(ws), events), nil
+	})
 }
 
 // lags is the p50 and p99 over every event the watchers received.
