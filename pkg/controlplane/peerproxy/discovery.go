@@ -88,10 +88,8 @@ type PeerDiscovery struct {
 	extensions map[schema.GroupVersion]bool
 	tableKey   string
 	dirty      bool
-	// seenExtensions: the table's extensions when last compared;
-	// localBurst: fast local reads still due since they changed.
-	seenExtensions map[schema.GroupVersion]bool
-	localBurst     int
+	// localBurst: fast local reads still due since the extensions changed.
+	localBurst int
 	// discovered: the GVRs last handed to the table, per peer.
 	discovered map[string][]schema.GroupVersionResource
 }
@@ -164,10 +162,6 @@ func (d *PeerDiscovery) tableChanged(snap *Snapshot) {
 	if key != d.tableKey {
 		d.tableKey, d.dirty = key, true
 	}
-	extensionsChanged := !sameGroupVersions(snap.Extensions(), d.seenExtensions)
-	if extensionsChanged {
-		d.seenExtensions, d.localBurst = snap.Extensions(), localBurstReads
-	}
 	var due []string
 	for _, p := range snap.Peers() {
 		if p.ID == d.cfg.Self || !p.Live || p.Address == "" {
@@ -178,9 +172,6 @@ func (d *PeerDiscovery) tableChanged(snap *Snapshot) {
 		}
 	}
 	d.mu.Unlock()
-	if extensionsChanged {
-		d.queue.Add(keyLocal)
-	}
 	for _, id := range due {
 		d.queue.Add(id)
 	}
@@ -196,18 +187,6 @@ func (d *PeerDiscovery) nextLocalRead() time.Duration {
 		return localBurstInterval
 	}
 	return localRefresh
-}
-
-func sameGroupVersions(a, b map[schema.GroupVersion]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for gv := range a {
-		if !b[gv] {
-			return false
-		}
-	}
-	return true
 }
 
 // syncLocal reads this server's own documents in-process.
@@ -324,7 +303,11 @@ func (d *PeerDiscovery) inputs(snap *Snapshot) (DiscoveryInputs, bool) {
 	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.trackExtensions(snap, now)
+	if d.trackExtensions(snap, now) {
+		// This server's own documents change with its extensions.
+		d.localBurst = localBurstReads
+		d.queue.Add(keyLocal)
+	}
 	d.forgetDeparted(snap, now)
 	d.recordStaleness(now)
 	if d.localDocs != nil && snap.LocalKnown() && d.allAsked(snap) {
@@ -360,13 +343,15 @@ func (d *PeerDiscovery) allAsked(snap *Snapshot) bool {
 }
 
 // trackExtensions records when extension group/versions go away, so a
-// peer's older document cannot bring a deleted CRD back.
-func (d *PeerDiscovery) trackExtensions(snap *Snapshot, now time.Time) {
+// peer's older document cannot bring a deleted CRD back, and reports
+// whether the set changed.
+func (d *PeerDiscovery) trackExtensions(snap *Snapshot, now time.Time) bool {
 	cur := snap.Extensions()
+	changed := len(cur) != len(d.extensions)
 	for gv := range d.extensions {
 		if !cur[gv] {
 			d.removed[gv] = now
-			d.dirty = true
+			changed = true
 		}
 	}
 	for gv, at := range d.removed {
@@ -375,10 +360,9 @@ func (d *PeerDiscovery) trackExtensions(snap *Snapshot, now time.Time) {
 			d.dirty = true
 		}
 	}
-	if len(cur) != len(d.extensions) {
-		d.dirty = true
-	}
 	d.extensions = cur
+	d.dirty = d.dirty || changed
+	return changed
 }
 
 // forgetDeparted drops a peer's data once the retention window since it

@@ -205,7 +205,8 @@ func TestReadOpenAPIRootIgnoresANewETagOnTheSameContent(t *testing.T) {
 // This server's documents are read at once when its extensions change,
 // then in a short burst, then rarely.
 func TestLocalReadsFollowExtensionChanges(t *testing.T) {
-	d := NewPeerDiscovery(DiscoveryConfig{Self: "a", Table: &PeerTable{}, Clock: clocktesting.NewFakeClock(t0), Publish: &MergedDiscovery{}})
+	table := &PeerTable{}
+	d := NewPeerDiscovery(DiscoveryConfig{Self: "a", Table: table, Clock: clocktesting.NewFakeClock(t0), Publish: &MergedDiscovery{}})
 	t.Cleanup(d.queue.ShutDown)
 	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
 	withCRD := BuildSnapshot(SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}})
@@ -219,9 +220,19 @@ func TestLocalReadsFollowExtensionChanges(t *testing.T) {
 		}
 		return out
 	}
-	d.tableChanged(withCRD)
-	if q := queued(); !q[keyLocal] || !q[keyMerge] {
-		t.Fatalf("a new CRD queued %v, want a local read and a merge", q)
+	// A table change queues a merge; the merge sees whether the
+	// extensions changed.
+	change := func(snap *Snapshot) map[string]bool {
+		table.current.Store(snap)
+		d.tableChanged(snap)
+		if q := queued(); !q[keyMerge] {
+			t.Fatalf("a table change queued %v, want a merge", q)
+		}
+		d.merge()
+		return queued()
+	}
+	if q := change(withCRD); !q[keyLocal] {
+		t.Fatalf("a new CRD queued %v, want a local read", q)
 	}
 	for i := range localBurstReads {
 		if next := d.nextLocalRead(); next != localBurstInterval {
@@ -231,12 +242,10 @@ func TestLocalReadsFollowExtensionChanges(t *testing.T) {
 	if next := d.nextLocalRead(); next != localRefresh {
 		t.Errorf("after the burst the next read is due in %v, want %v", next, localRefresh)
 	}
-	d.tableChanged(withCRD) // a lease renewal: extensions unchanged
-	if q := queued(); q[keyLocal] {
+	if q := change(withCRD); q[keyLocal] { // a lease renewal: extensions unchanged
 		t.Errorf("an unchanged table queued a local read: %v", q)
 	}
-	d.tableChanged(BuildSnapshot(SnapshotInputs{Self: "a", Now: t0}))
-	if q := queued(); !q[keyLocal] {
+	if q := change(BuildSnapshot(SnapshotInputs{Self: "a", Now: t0})); !q[keyLocal] {
 		t.Errorf("a deleted CRD queued %v, want a local read", q)
 	}
 }
