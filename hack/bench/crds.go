@@ -79,11 +79,12 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 	if fig.RemovalMax, fig.RemovalTimedOut, err = timeRemoval(ctx, b, servers, crdGroup(0)); err != nil {
 		return fig, err
 	}
+	var onStart func()
 	if idleProfile != "" {
 		// A client without a timeout: the profile takes the whole window.
-		go saveCPUProfile(ctx, watchClient(a), a.URL, plan.Idle, idleProfile)
+		onStart = func() { go saveCPUProfile(ctx, watchClient(a), a.URL, plan.Idle, idleProfile) }
 	}
-	on, err := idleLoad(ctx, a, plan.Idle)
+	on, err := idleLoad(ctx, a, plan.Idle, onStart)
 	if err != nil {
 		return fig, err
 	}
@@ -97,7 +98,7 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 	if err != nil {
 		return fig, fmt.Errorf("A with the gate off: %w", err)
 	}
-	offLoad, err := idleLoad(ctx, off, plan.Idle)
+	offLoad, err := idleLoad(ctx, off, plan.Idle, nil)
 	fig.IdleCPUOff, fig.HeapOffMB = offLoad.cpuPct, offLoad.heapMB
 	return fig, err
 }
@@ -280,9 +281,29 @@ func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Serv
 // idle is a server's CPU over an idle window and its live heap after.
 type idle struct{ cpuPct, heapMB float64 }
 
+// idleSettle is how long a server is left alone before its idle window,
+// so that what the previous step started (a CRD's deletion, a restart's
+// last post-start work) is over in both windows alike.
+const idleSettle = 15 * time.Second
+
 // idleLoad measures s's CPU time over d (from /proc: user and system
-// time of all its threads) with no client load, then its live heap.
-func idleLoad(ctx context.Context, s *harness.Server, d time.Duration) (idle, error) {
+// time of all its threads) with no client load, then its live heap. The
+// window starts idleSettle after the call and right after a forced
+// collection: the runtime forces one when two minutes pass without, and
+// one such collection of a heap this size is worth about half a point of
+// a core over a minute, falling in one window and not in the other.
+func idleLoad(ctx context.Context, s *harness.Server, d time.Duration, onStart func()) (idle, error) {
+	select {
+	case <-ctx.Done():
+		return idle{}, ctx.Err()
+	case <-time.After(idleSettle):
+	}
+	if _, err := heapAlloc(ctx, s.HTTPClient(), s.URL); err != nil { // collects first
+		return idle{}, err
+	}
+	if onStart != nil {
+		onStart()
+	}
 	before, err := cpuTime(s.PID())
 	if err != nil {
 		return idle{}, err

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,7 +40,15 @@ type options struct {
 	heapInterval                   time.Duration
 	benchCount                     int
 	profile, check, keep           bool
+	// phases are the measurements to run (all by default); a figure of a
+	// phase left out reads 0 and its target is missed.
+	phases map[string]bool
+	// pairs are the implementations measured (both by default).
+	pairs []string
 }
+
+// allPhases are make bench's measurements, in the order they run.
+var allPhases = []string{"gets", "watch", "list", "discovery"}
 
 func main() {
 	var o options
@@ -65,7 +74,24 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof) and idle with the gate on (-idle-cpu.pprof)")
 	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
+	pairs := flag.String("pairs", "ours,upstream", "the implementations to measure, comma-separated (figures of one left out read 0)")
+	phases := flag.String("phases", strings.Join(allPhases, ","), "the measurements to run, comma-separated (a shorter run while working on one of them)")
 	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		if !slices.Contains(allPhases, p) {
+			fmt.Fprintf(os.Stderr, "bench: -phases: unknown phase %q (known: %s)\n", p, strings.Join(allPhases, ", "))
+			os.Exit(2)
+		}
+		o.phases[p] = true
+	}
+	for _, p := range strings.Split(*pairs, ",") {
+		if p != "ours" && p != "upstream" {
+			fmt.Fprintf(os.Stderr, "bench: -pairs: unknown implementation %q (known: ours, upstream)\n", p)
+			os.Exit(2)
+		}
+		o.pairs = append(o.pairs, p)
+	}
 	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
 		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests, -concurrency, -list-mb, -list-rate, -watches, -watch-events, -watch-rate, -crds, -discovery-requests and -idle must be positive")
@@ -116,6 +142,9 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	results := map[string]pairResult{}
 	for _, spec := range specs {
+		if !slices.Contains(o.pairs, spec.key) {
+			continue
+		}
 		var profilePath string
 		if o.profile {
 			profilePath = filepath.Join(out, stamp+"-"+spec.key+"-proxy-cpu.pprof")
@@ -158,26 +187,25 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 		return res, err
 	}
 
-	if res.direct, res.proxied, err = measureGets(ctx, o.plan, a, b, profilePath); err != nil {
-		return res, err
+	if o.phases["gets"] {
+		if res.direct, res.proxied, err = measureGets(ctx, o.plan, a, b, profilePath); err != nil {
+			return res, err
+		}
 	}
-
-	step("%s: %d watches on Jobs through A and %d directly on B; %d Jobs created on B at %.0f/s", spec.key, o.watch.Watches, o.watch.Watches, o.watch.Events, o.watch.Rate)
-	if res.watch, err = measureWatches(ctx, o.watch, a, b); err != nil {
-		return res, err
+	if o.phases["watch"] {
+		step("%s: %d watches on Jobs through A and %d directly on B; %d Jobs created on B at %.0f/s", spec.key, o.watch.Watches, o.watch.Watches, o.watch.Events, o.watch.Rate)
+		if res.watch, err = measureWatches(ctx, o.watch, a, b); err != nil {
+			return res, err
+		}
 	}
-
-	step("%s: LIST of %d MB of Jobs through A, read at %.0f MB/s, A's live heap sampled every %s", spec.key, o.listMB, o.listRate, o.heapInterval)
-	objects, err := seedList(ctx, b.Client(), "bench-list", o.listMB)
-	if err != nil {
-		return res, fmt.Errorf("creating the LIST's Jobs: %w", err)
+	if o.phases["list"] {
+		if res.list, err = measureList(ctx, o, spec, a, b); err != nil {
+			return res, err
+		}
 	}
-	list := target{name: "LIST through A", client: a.HTTPClient(), url: a.URL + "/apis/batch/v1/namespaces/bench-list/jobs"}
-	if res.list, err = listThroughProxy(ctx, list, a.HTTPClient(), a.URL, o.listRate, o.heapInterval); err != nil {
-		return res, err
+	if !o.phases["discovery"] {
+		return res, nil
 	}
-	res.list.Objects = objects
-
 	step("%s: server C (%s) joins; %d CRDs on B; A's merged /apis against its own view; a CRD deleted; A idle for %s with the gate on, then off",
 		spec.key, spec.ipC, o.discovery.CRDs, o.discovery.Idle)
 	var idleProfile string
@@ -185,6 +213,19 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 		idleProfile = strings.TrimSuffix(profilePath, "-proxy-cpu.pprof") + "-idle-cpu.pprof"
 	}
 	res.discovery, err = measureDiscovery(ctx, o.discovery, c, spec, a, b, idleProfile)
+	return res, err
+}
+
+// measureList reads a LIST of over listMB through A while sampling A's heap.
+func measureList(ctx context.Context, o options, spec pairSpec, a, b *harness.Server) (listFigures, error) {
+	step("%s: LIST of %d MB of Jobs through A, read at %.0f MB/s, A's live heap sampled every %s", spec.key, o.listMB, o.listRate, o.heapInterval)
+	objects, err := seedList(ctx, b.Client(), "bench-list", o.listMB)
+	if err != nil {
+		return listFigures{}, fmt.Errorf("creating the LIST's Jobs: %w", err)
+	}
+	list := target{name: "LIST through A", client: a.HTTPClient(), url: a.URL + "/apis/batch/v1/namespaces/bench-list/jobs"}
+	res, err := listThroughProxy(ctx, list, a.HTTPClient(), a.URL, o.listRate, o.heapInterval)
+	res.Objects = objects
 	return res, err
 }
 
@@ -213,7 +254,11 @@ func measureGets(ctx context.Context, plan loadPlan, a, b *harness.Server, profi
 		path, plan.Requests, plan.Warmup, plan.Duration, plan.Concurrency, plan.Rounds)
 	var onLoad func(time.Duration)
 	if profilePath != "" {
-		onLoad = func(d time.Duration) { saveCPUProfile(ctx, aHTTP, a.URL, d, profilePath) }
+		// B too: what a proxied request costs the peer that serves it.
+		onLoad = func(d time.Duration) {
+			go saveCPUProfile(ctx, bHTTP, b.URL, d, strings.Replace(profilePath, "-proxy-cpu", "-peer-cpu", 1))
+			saveCPUProfile(ctx, aHTTP, a.URL, d, profilePath)
+		}
 	}
 	if direct, proxied, err = measure(ctx, plan, dt, pt, onLoad); err != nil {
 		return direct, proxied, err
@@ -344,7 +389,7 @@ func saveCPUProfile(ctx context.Context, client *http.Client, server string, d t
 		fmt.Fprintf(os.Stderr, "bench: CPU profile of %s: %v\n", server, err)
 		return
 	}
-	fmt.Printf("  CPU profile of the proxying server under load: %s\n", path)
+	fmt.Printf("  CPU profile under load: %s\n", path)
 }
 
 func step(format string, args ...any) {

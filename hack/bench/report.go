@@ -15,7 +15,9 @@ type pairReport struct {
 	// Per proxied watch on A; lag is p99 proxied / p99 direct.
 	WatchHeapPerWatchKB     float64 `json:"watch_heap_per_watch_kb"`
 	WatchGoroutinesPerWatch float64 `json:"watch_goroutines_per_watch"`
-	WatchLagP99Ratio        float64 `json:"watch_lag_p99_ratio"`
+	// Of those, the HTTP/2 connections' own (not per stream).
+	WatchConnGoroutinesPerWatch float64 `json:"watch_connection_goroutines_per_watch"`
+	WatchLagP99Ratio            float64 `json:"watch_lag_p99_ratio"`
 	// A's merged /apis p50 over its profile=nopeer answer; A's idle CPU
 	// (percent of one core) and live heap, gate on minus gate off; the
 	// slowest server to drop a deleted CRD (-1: not within 90 s).
@@ -50,13 +52,14 @@ func newPairReport(r pairResult) pairReport {
 	return pairReport{
 		P50RatioC1:   round(ratio(r.proxied.P50, r.direct.P50), 3),
 		P99RatioC1:   round(ratio(r.proxied.P99, r.direct.P99), 3),
-		RPSRatioC8:   round(r.proxied.RPS/r.direct.RPS, 3),
+		RPSRatioC8:   round(div(r.proxied.RPS, r.direct.RPS), 3),
 		DirectP50ms:  round(ms(r.direct.P50), 3),
 		ProxiedP50ms: round(ms(r.proxied.P50), 3),
 
-		WatchHeapPerWatchKB:     round(r.watch.ProxyHeapKB, 1),
-		WatchGoroutinesPerWatch: round(r.watch.ProxyGoroutines, 2),
-		WatchLagP99Ratio:        round(ratio(r.watch.ProxiedLag.P99, r.watch.DirectLag.P99), 2),
+		WatchHeapPerWatchKB:         round(r.watch.ProxyHeapKB, 1),
+		WatchGoroutinesPerWatch:     round(r.watch.ProxyGoroutines, 2),
+		WatchConnGoroutinesPerWatch: round(r.watch.ProxyConnGoroutines, 3),
+		WatchLagP99Ratio:            round(ratio(r.watch.ProxiedLag.P99, r.watch.DirectLag.P99), 2),
 
 		DiscoveryMergedP50Ratio: round(ratio(r.discovery.MergedP50, r.discovery.NoPeerP50), 3),
 		MVPIdleCPUPct:           round(r.discovery.IdleCPUOn-r.discovery.IdleCPUOff, 2),
@@ -72,8 +75,16 @@ func removalSeconds(d discoveryFigures) float64 {
 	return round(d.RemovalMax.Seconds(), 3)
 }
 
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-func ms(d time.Duration) float64       { return float64(d) / float64(time.Millisecond) }
+func ratio(a, b time.Duration) float64 { return div(float64(a), float64(b)) }
+
+// div is a / b, or 0 for a phase that did not run (JSON has no NaN).
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func round(v float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(v*p) / p

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,8 @@ type watchFigures struct {
 	// the serving server B (for reference).
 	ProxyHeapKB, ProxyGoroutines   float64
 	DirectHeapKB, DirectGoroutines float64
+	// Of the goroutines per watch, those of HTTP/2 connections.
+	ProxyConnGoroutines, DirectConnGoroutines float64
 	// Creation (just before the create request) to receipt by a watcher,
 	// over every event every watcher received.
 	ProxiedLag, DirectLag lagFigures
@@ -50,6 +53,9 @@ type lagFigures struct{ P50, P99 time.Duration }
 type serverLoad struct {
 	heap       uint64
 	goroutines float64
+	// connGoroutines are those HTTP/2 connections hold, not their streams
+	// (connectionGoroutines), counted once, with the first sample.
+	connGoroutines int
 }
 
 func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverLoad, error) {
@@ -58,6 +64,9 @@ func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverL
 		return serverLoad{}, err
 	}
 	load := serverLoad{heap: heap}
+	if load.connGoroutines, err = connectionGoroutines(ctx, admin, server); err != nil {
+		return serverLoad{}, err
+	}
 	for i := range 3 {
 		g, err := metricSum(ctx, admin, server, "go_goroutines")
 		if err != nil {
@@ -71,8 +80,48 @@ func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverL
 }
 
 // perWatch is the growth from before to after, per watch.
-func perWatch(before, after serverLoad, n int) (heapKB, goroutines float64) {
-	return (float64(after.heap) - float64(before.heap)) / 1024 / float64(n), (after.goroutines - before.goroutines) / float64(n)
+func perWatch(before, after serverLoad, n int) (heapKB, goroutines, connGoroutines float64) {
+	return (float64(after.heap) - float64(before.heap)) / 1024 / float64(n), (after.goroutines - before.goroutines) / float64(n),
+		float64(after.connGoroutines-before.connGoroutines) / float64(n)
+}
+
+// Functions that only an HTTP/2 connection's own goroutines run, not a
+// stream's: a served connection's loop and frame reader, and a client
+// connection's reader. A server advertises at most 100 streams a
+// connection by default, so many streams need several connections.
+var connectionFrames = []string{
+	"http2.(*serverConn).serve+", "http2.(*serverConn).readFrames+",
+	"http2.(*ClientConn).readLoop+", "http.(*http2serverConn).serve+",
+	"http.(*http2serverConn).readFrames+", "http.(*http2ClientConn).readLoop+",
+}
+
+// connectionGoroutines counts a server's goroutines that belong to its
+// HTTP/2 connections, from its goroutine profile.
+func connectionGoroutines(ctx context.Context, admin *http.Client, server string) (int, error) {
+	body, err := fetch(ctx, admin, server+"/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return 0, err
+	}
+	return countConnectionGoroutines(string(body))
+}
+
+// countConnectionGoroutines reads a debug=1 goroutine profile: stacks
+// separated by blank lines, each headed "<count> @ <pcs>".
+func countConnectionGoroutines(profile string) (int, error) {
+	total := 0
+	for _, stack := range strings.Split(profile, "\n\n") {
+		head, rest, _ := strings.Cut(stack, "\n")
+		count, _, ok := strings.Cut(head, " @ ")
+		if !ok || !slices.ContainsFunc(connectionFrames, func(f string) bool { return strings.Contains(rest, f) }) {
+			continue
+		}
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			return 0, fmt.Errorf("goroutine profile: %q: %w", head, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // measureWatches holds plan.Watches watches on Jobs through A (proxied)
@@ -89,6 +138,10 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	if err != nil {
 		return fig, err
 	}
+	// A proxies Jobs once it has found B (the GET phase waits for that too).
+	if err := waitProxying(ctx, target{name: "LIST through A", client: a.HTTPClient(), url: a.URL + "/apis/batch/v1/namespaces/" + ns + "/jobs"}); err != nil {
+		return fig, err
+	}
 	path := "/apis/batch/v1/namespaces/" + ns + "/jobs?watch=1&timeoutSeconds=1800&resourceVersion=" + list.ResourceVersion
 	wctx, closeWatches := context.WithCancel(ctx)
 	defer closeWatches()
@@ -100,7 +153,9 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 		watchers *[]*watcher
 		heapKB   *float64
 		gorout   *float64
-	}{{a, &proxied, &fig.ProxyHeapKB, &fig.ProxyGoroutines}, {b, &direct, &fig.DirectHeapKB, &fig.DirectGoroutines}} {
+		conn     *float64
+	}{{a, &proxied, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines},
+		{b, &direct, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines}} {
 		admin := side.server.HTTPClient()
 		before, err := sampleLoad(ctx, admin, side.server.URL)
 		if err != nil {
@@ -113,7 +168,7 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 		if err != nil {
 			return fig, err
 		}
-		*side.heapKB, *side.gorout = perWatch(before, after, plan.Watches)
+		*side.heapKB, *side.gorout, *side.conn = perWatch(before, after, plan.Watches)
 	}
 
 	if err := createPaced(ctx, bc, ns, plan, sent); err != nil {
