@@ -54,8 +54,8 @@ type discoveryFigures struct {
 // measureDiscovery adds a third server C, creates plan.CRDs CRDs (each in
 // a group of its own) on B, compares A's merged /apis with its own view,
 // deletes one CRD and times its removal from every server, then measures
-// A idle with the gate on, restarts it with the gate off and measures it
-// again. A is left running with the gate off.
+// A idle twice, each time just restarted: with the gate on, then off. A is
+// left running with the gate off.
 // With idleProfile set, a CPU profile of A over its idle window with the
 // gate on is saved there.
 func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluster, spec pairSpec, a, b *harness.Server, idleProfile string) (discoveryFigures, error) {
@@ -79,28 +79,40 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 	if fig.RemovalMax, fig.RemovalTimedOut, err = timeRemoval(ctx, b, servers, crdGroup(0)); err != nil {
 		return fig, err
 	}
-	var onStart func()
-	if idleProfile != "" {
-		// A client without a timeout: the profile takes the whole window.
-		onStart = func() { go saveCPUProfile(ctx, watchClient(a), a.URL, plan.Idle, idleProfile) }
-	}
-	on, err := idleLoad(ctx, a, plan.Idle, onStart)
+	// Both idle windows are of a server just restarted, once with the gate
+	// on and once off: a server's first minutes cost more than later ones,
+	// and that must fall on both sides alike.
+	on, err := restartIdle(ctx, c, a, true, plan.Idle, idleProfile)
 	if err != nil {
 		return fig, err
 	}
 	fig.IdleCPUOn, fig.HeapOnMB = on.cpuPct, on.heapMB
-	if err := a.Stop(time.Minute); err != nil {
-		return fig, err
-	}
-	opts := a.Opts
-	opts.Gate = harness.On(false)
-	off, err := c.StartServer(ctx, opts)
-	if err != nil {
-		return fig, fmt.Errorf("A with the gate off: %w", err)
-	}
-	offLoad, err := idleLoad(ctx, off, plan.Idle, nil)
-	fig.IdleCPUOff, fig.HeapOffMB = offLoad.cpuPct, offLoad.heapMB
+	off, err := restartIdle(ctx, c, on.server, false, plan.Idle, "")
+	fig.IdleCPUOff, fig.HeapOffMB = off.cpuPct, off.heapMB
 	return fig, err
+}
+
+// restartIdle stops s, starts it again with the gate as given (same flags
+// otherwise) and measures it idle; with profile set, a CPU profile of the
+// idle window is saved there.
+func restartIdle(ctx context.Context, c *harness.Cluster, s *harness.Server, gate bool, d time.Duration, profile string) (idle, error) {
+	if err := s.Stop(time.Minute); err != nil {
+		return idle{}, err
+	}
+	opts := s.Opts
+	opts.Gate = harness.On(gate)
+	again, err := c.StartServer(ctx, opts)
+	if err != nil {
+		return idle{}, fmt.Errorf("%s with the gate %s: %w", opts.Name, map[bool]string{true: "on", false: "off"}[gate], err)
+	}
+	var onStart func()
+	if profile != "" {
+		// A client without a timeout: the profile takes the whole window.
+		onStart = func() { go saveCPUProfile(ctx, watchClient(again), again.URL, d, profile) }
+	}
+	load, err := idleLoad(ctx, again, d, onStart)
+	load.server = again
+	return load, err
 }
 
 func crdGroup(i int) string { return fmt.Sprintf("g%03d", i) + crdGroupSuffix }
@@ -279,7 +291,10 @@ func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Serv
 }
 
 // idle is a server's CPU over an idle window and its live heap after.
-type idle struct{ cpuPct, heapMB float64 }
+type idle struct {
+	cpuPct, heapMB float64
+	server         *harness.Server // the server measured
+}
 
 // idleSettle is how long a server is left alone before its idle window,
 // so that what the previous step started (a CRD's deletion, a restart's
