@@ -305,8 +305,9 @@ const idleSettle = 15 * time.Second
 // time of all its threads) with no client load, then its live heap. The
 // window starts idleSettle after the call and right after a forced
 // collection: the runtime forces one when two minutes pass without, and
-// one such collection of a heap this size is worth about half a point of
-// a core over a minute, falling in one window and not in the other.
+// marking a heap this size takes on the order of a tenth of a second or
+// more, a few tenths of a point over a minute, in one window and not the
+// other.
 func idleLoad(ctx context.Context, s *harness.Server, d time.Duration, onStart func()) (idle, error) {
 	select {
 	case <-ctx.Done():
