@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,24 @@ func TestCountConnectionGoroutines(t *testing.T) {
 	}
 	if _, err := countConnectionGoroutines("x @ 0x1\n#\t0x1\tgolang.org/x/net/http2.(*ClientConn).readLoop+0x3\n"); err == nil {
 		t.Error("a stack with an unreadable count was accepted")
+	}
+}
+
+// -phases and -pairs take known names only, and keep them in order.
+func TestKnownNames(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		want    []string
+		wantErr bool
+	}{
+		{"gets", []string{"gets"}, false},
+		{"watch,discovery", []string{"watch", "discovery"}, false},
+		{"gets,lists", nil, true},
+		{"", nil, true},
+	} {
+		got, err := knownNames("-phases", tc.value, allPhases)
+		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+			t.Errorf("knownNames(%q) = %v, %v; want %v (error: %t)", tc.value, got, err, tc.want, tc.wantErr)
+		}
 	}
 }

@@ -42,13 +42,17 @@ type options struct {
 	profile, check, keep           bool
 	// phases are the measurements to run (all by default); a figure of a
 	// phase left out reads 0 and its target is missed.
-	phases map[string]bool
+	phases []string
 	// pairs are the implementations measured (both by default).
 	pairs []string
 }
 
-// allPhases are make bench's measurements, in the order they run.
-var allPhases = []string{"gets", "watch", "list", "discovery"}
+// allPhases are make bench's measurements, in the order they run;
+// allPairs the implementations it measures.
+var (
+	allPhases = []string{"gets", "watch", "list", "discovery"}
+	allPairs  = []string{"ours", "upstream"}
+)
 
 func main() {
 	var o options
@@ -71,26 +75,19 @@ func main() {
 	flag.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
 	flag.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
 	flag.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
-	flag.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof) and idle with the gate on (-idle-cpu.pprof)")
+	flag.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof)")
 	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
-	pairs := flag.String("pairs", "ours,upstream", "the implementations to measure, comma-separated (figures of one left out read 0)")
+	pairs := flag.String("pairs", strings.Join(allPairs, ","), "the implementations to measure, comma-separated (figures of one left out read 0)")
 	phases := flag.String("phases", strings.Join(allPhases, ","), "the measurements to run, comma-separated (a shorter run while working on one of them)")
 	flag.Parse()
-	o.phases = map[string]bool{}
-	for _, p := range strings.Split(*phases, ",") {
-		if !slices.Contains(allPhases, p) {
-			fmt.Fprintf(os.Stderr, "bench: -phases: unknown phase %q (known: %s)\n", p, strings.Join(allPhases, ", "))
-			os.Exit(2)
-		}
-		o.phases[p] = true
+	var err error
+	if o.phases, err = knownNames("-phases", *phases, allPhases); err == nil {
+		o.pairs, err = knownNames("-pairs", *pairs, allPairs)
 	}
-	for _, p := range strings.Split(*pairs, ",") {
-		if p != "ours" && p != "upstream" {
-			fmt.Fprintf(os.Stderr, "bench: -pairs: unknown implementation %q (known: ours, upstream)\n", p)
-			os.Exit(2)
-		}
-		o.pairs = append(o.pairs, p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
 	}
 	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
 		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
@@ -187,23 +184,23 @@ func runPair(ctx context.Context, o options, binDir, dir string, spec pairSpec, 
 		return res, err
 	}
 
-	if o.phases["gets"] {
+	if slices.Contains(o.phases, "gets") {
 		if res.direct, res.proxied, err = measureGets(ctx, o.plan, a, b, profilePath); err != nil {
 			return res, err
 		}
 	}
-	if o.phases["watch"] {
+	if slices.Contains(o.phases, "watch") {
 		step("%s: %d watches on Jobs through A and %d directly on B; %d Jobs created on B at %.0f/s", spec.key, o.watch.Watches, o.watch.Watches, o.watch.Events, o.watch.Rate)
 		if res.watch, err = measureWatches(ctx, o.watch, a, b); err != nil {
 			return res, err
 		}
 	}
-	if o.phases["list"] {
+	if slices.Contains(o.phases, "list") {
 		if res.list, err = measureList(ctx, o, spec, a, b); err != nil {
 			return res, err
 		}
 	}
-	if !o.phases["discovery"] {
+	if !slices.Contains(o.phases, "discovery") {
 		return res, nil
 	}
 	step("%s: server C (%s) joins; %d CRDs on B; A's merged /apis against its own view; a CRD deleted; A idle for %s with the gate on, then off",
@@ -389,7 +386,19 @@ func saveCPUProfile(ctx context.Context, client *http.Client, server string, d t
 		fmt.Fprintf(os.Stderr, "bench: CPU profile of %s: %v\n", server, err)
 		return
 	}
-	fmt.Printf("  CPU profile under load: %s\n", path)
+	fmt.Printf("  CPU profile of %s saved: %s\n", server, path)
+}
+
+// knownNames splits a comma-separated flag value and checks each name is
+// one of known.
+func knownNames(flagName, value string, known []string) ([]string, error) {
+	names := strings.Split(value, ",")
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			return nil, fmt.Errorf("%s: unknown name %q (known: %s)", flagName, n, strings.Join(known, ", "))
+		}
+	}
+	return names, nil
 }
 
 func step(format string, args ...any) {
