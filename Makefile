@@ -46,7 +46,7 @@ IMAGE_REPO ?= kube-apiserver
 IMAGE_TAG  ?= $(KUBE_VERSION)-mvp
 IMAGES     := $(OUT)/images
 
-.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean
+.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean cluster-deps cluster-parts cluster-tools cluster cluster-down
 
 all: build
 
@@ -111,6 +111,31 @@ run: build
 bench: build
 	$(GOBUILD) -o $(BIN)/bench ./hack/bench
 	$(BIN)/bench -bin-dir $(BIN) -out $(OUT)/bench -go $(GO) -module-dir $(CURDIR) $(BENCH_FLAGS)
+
+## cluster-deps: Debian packages the nodes use (haproxy, libseccomp for runc, iptables, conntrack, ethtool, socat, busybox-static, gcc)
+cluster-deps:
+	hack/install-test-deps.sh haproxy=haproxy /usr/include/seccomp.h=libseccomp-dev pkg-config=pkg-config \
+	  xtables-nft-multi=iptables conntrack=conntrack ethtool=ethtool socat=socat /bin/busybox=busybox-static \
+	  gcc=gcc /usr/include/stdlib.h=libc6-dev
+
+CLUSTER_ARGS = -bin-dir $(BIN) -out $(OUT)/cluster -parts $(OUT)/cluster/parts -ours $(IMAGES)/kube-apiserver.tar
+
+cluster-tools:
+	@mkdir -p $(BIN)
+	cd hack/packaging && $(GOBUILD) -o $(BIN)/nodeimage ./cmd/nodeimage
+	$(GOBUILD) -o $(BIN)/cluster ./hack/cluster
+
+## cluster-parts: node software, kubelet/kubeadm/components of both releases, built once into _output/cluster/parts
+cluster-parts: build image cluster-deps cluster-tools
+	hack/cluster/parts.sh $(BIN) $(OUT)/cluster/parts
+
+## cluster: a kubeadm HA control plane at the previous release on namespace nodes (CLUSTER_FLAGS passes options)
+cluster: cluster-parts
+	$(BIN)/cluster up $(CLUSTER_ARGS) $(CLUSTER_FLAGS)
+
+## cluster-down: remove everything make cluster made (safe to run twice)
+cluster-down: cluster-tools
+	$(BIN)/cluster down $(CLUSTER_ARGS)
 
 ## clean: remove _output (never the Go build cache)
 clean:

@@ -9,7 +9,14 @@
 # kept from starting.
 set -euo pipefail
 
+# With arguments, each a command=package pair, it installs those instead
+# (hack/cluster's node parts: make cluster-deps).
 missing=()
+if [ $# -gt 0 ]; then
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || [ -e "${pair%%=*}" ] || missing+=("${pair#*=}")
+  done
+else
 command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
@@ -17,6 +24,7 @@ command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -44,6 +52,12 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ $# -gt 0 ]; then
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || [ -e "${pair%%=*}" ] || { echo "install-test-deps: ${pair%%=*} still missing after installing ${pair#*=}" >&2; exit 1; }
+  done
+  exit 0
+fi
 for pkg in "${missing[@]}"; do
   [ "$pkg" = libc6-dev ] && { [ -e /usr/include/stdlib.h ] || { echo "install-test-deps: /usr/include/stdlib.h still missing after installing libc6-dev" >&2; exit 1; }; continue; }
   cmd=$pkg

@@ -5,9 +5,9 @@
 #
 #   hack/pin-kubernetes.sh v1.37.2
 #
-# With -C DIR it pins the module in DIR instead, whose only tool is
-# upstream's kube-apiserver: hack/previous-release, the vanilla server of
-# the previous minor release that the upgrade tests start.
+# With -C DIR it pins the module in DIR instead, without etcd and kubectl:
+# hack/previous-release, the vanilla release before ours that the upgrade
+# tests and the nodes of hack/cluster start.
 #
 #   hack/pin-kubernetes.sh -C hack/previous-release v1.36.3
 set -euo pipefail
@@ -51,15 +51,18 @@ for m in $staging; do
 done
 go mod edit "${args[@]}"
 
-# The tools we build from the pinned modules (etcd, upstream's binaries):
+# The tools we build from the pinned modules (etcd, upstream's binaries, and
+# the node parts of hack/cluster/parts.sh: kubelet, kubeadm, the components):
 # recorded as go.mod tool directives so that "go build <pkg>" resolves them
 # at exactly these versions.
+components=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm)
+tools=()
+for c in "${components[@]}"; do tools+=("k8s.io/kubernetes/cmd/${c}@${version}"); done
 if [[ "$dir" == "$root" ]]; then
-  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}" \
-    "k8s.io/kubernetes/cmd/kube-controller-manager@${version}" \
+  go get -tool "${tools[@]}" "k8s.io/kubernetes/cmd/kubectl@${version}" \
     ${etcd:+"go.etcd.io/etcd/server/v3@${etcd}"}
 else
-  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${version}"
+  go get -tool "${tools[@]}"
   etcd=""
 fi
 go mod tidy

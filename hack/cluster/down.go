@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// down removes everything the harness made, in the order that lets each
+// part go: processes (a node's agent takes its whole PID namespace with
+// it), cgroups, network namespaces, mount targets, node folders, and the
+// global sysctls put back. It is safe to run twice and after any failed
+// start: it reads what the state file recorded, and what is gone already
+// is no error. Logs stay in _output/cluster/logs.
+func down(ctx context.Context, p plan) error {
+	release, err := lock(p.Out)
+	if err != nil {
+		return err
+	}
+	defer release()
+	s, err := loadState(p.statePath())
+	if err != nil {
+		return err
+	}
+	if s.empty() {
+		fmt.Println("cluster down: nothing to remove")
+		return nil
+	}
+	log, err := os.OpenFile(filepath.Join(p.Out, "down.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	var errs []error
+	errs = append(errs, stopProcesses(s, 30*time.Second))
+	errs = append(errs, removeCgroups(s, 30*time.Second))
+	errs = append(errs, removeNetns(ctx, log, s))
+	errs = append(errs, removeMountpoints(s))
+	errs = append(errs, restoreSysctls(s))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cluster down: %w (run it again once fixed; %s still records what is left)", err, p.statePath())
+	}
+	for _, dir := range []string{filepath.Join(p.Out, "nodes"), p.adminConf(), filepath.Join(p.Out, "kubectl")} {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	fmt.Println("cluster down: removed everything (logs kept in " + p.logDir() + ")")
+	return os.Remove(p.statePath())
+}
+
+// stopProcesses ends every recorded process: SIGTERM, then SIGKILL after
+// the grace period.
+func stopProcesses(s *state, grace time.Duration) error {
+	for _, pid := range s.Pids {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for _, name := range sortedKeys(s.Pids) {
+		pid := s.Pids[name]
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	var left []string
+	for _, name := range sortedKeys(s.Pids) {
+		pid := s.Pids[name]
+		for i := 0; i < 50 && alive(pid); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if alive(pid) {
+			left = append(left, fmt.Sprintf("%s (pid %d)", name, pid))
+			continue
+		}
+		delete(s.Pids, name)
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("still running after SIGKILL: %s", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// restoreSysctls writes back every recorded sysctl's earlier value.
+func restoreSysctls(s *state) error {
+	var errs []error
+	for _, key := range sortedKeys(s.Sysctls) {
+		file := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(file, []byte(s.Sysctls[key]), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("sysctl %s: %w", key, err))
+			continue
+		}
+		delete(s.Sysctls, key)
+	}
+	errs = append(errs, s.save())
+	return errors.Join(errs...)
+}
