@@ -63,7 +63,7 @@ func installNodeBinaries(p plan, n node, version string) error {
 	links := map[string][2]string{
 		"containerd": {"containerd", "containerd"}, "ctr": {"containerd", "ctr"},
 		"containerd-shim-runc-v2": {"containerd", "containerd-shim-runc-v2"},
-		"runc": {"runc", "runc"}, "crictl": {"crictl", "crictl"},
+		"runc":                    {"runc", "runc"}, "crictl": {"crictl", "crictl"},
 	}
 	for name, src := range links {
 		target, err := ps.file(src[0], src[1])

@@ -9,8 +9,8 @@ import (
 // tests: clients and the load balancer on one network, control-plane peer
 // traffic on another, Pods and Services in ranges of their own.
 const (
-	clientNet   = "198.19.0"  // .2 load balancer, .1N control plane N, .2N worker N, .100 clients
-	peerNet     = "198.19.1"  // .1N control plane N, nothing else
+	clientNet   = "198.19.0" // .2 load balancer, .1N control plane N, .2N worker N, .100 clients
+	peerNet     = "198.19.1" // .1N control plane N, nothing else
 	podSubnet   = "198.19.64.0/18"
 	serviceNet  = "198.19.32.0/20"
 	lbIP        = clientNet + ".2"
