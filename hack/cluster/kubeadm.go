@@ -24,12 +24,12 @@ type secrets struct {
 }
 
 func newSecrets() (secrets, error) {
-	b := make([]byte, 40)
+	b := make([]byte, 48)
 	if _, err := rand.Read(b); err != nil {
 		return secrets{}, err
 	}
 	h := hex.EncodeToString(b)
-	return secrets{Token: h[0:6] + "." + h[6:22], CertificateKey: h[22:80]}, nil
+	return secrets{Token: h[0:6] + "." + h[6:22], CertificateKey: h[22:86]}, nil
 }
 
 // preflightIgnored are kubeadm's checks these machines fail for reasons

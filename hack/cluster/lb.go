@@ -16,7 +16,8 @@ import (
 func haproxyConfig(p plan) string {
 	cfg := fmt.Sprintf(`global
   log stdout format raw local0
-  maxconn 20000
+  # Within the machine's open-files limit (haproxy needs about two a connection).
+  maxconn 8000
 defaults
   log global
   mode tcp
