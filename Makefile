@@ -46,7 +46,7 @@ IMAGE_REPO ?= kube-apiserver
 IMAGE_TAG  ?= $(KUBE_VERSION)-mvp
 IMAGES     := $(OUT)/images
 
-.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean cluster-deps cluster-parts cluster-tools cluster cluster-down
+.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean cluster-deps cluster-parts cluster-tools cluster cluster-upgrade test-cluster cluster-down
 
 all: build
 
@@ -132,6 +132,15 @@ cluster-parts: build image cluster-deps cluster-tools
 ## cluster: a kubeadm HA control plane at the previous release on namespace nodes (CLUSTER_FLAGS passes options)
 cluster: cluster-parts
 	$(BIN)/cluster up $(CLUSTER_ARGS) $(CLUSTER_FLAGS)
+
+## cluster-upgrade: docs/upgrade.md followed on the cluster: kubeadm upgrade apply/node to v1.37.2 with our image, kubelets with drain and uncordon, a rollback and forward, under client load (summary per phase, _output/cluster/upgrade.json)
+cluster-upgrade: cluster-tools
+	$(BIN)/cluster upgrade $(CLUSTER_ARGS) $(CLUSTER_FLAGS)
+
+## test-cluster: make cluster, make cluster-upgrade and make cluster-down, asserted (about 15 minutes warm; not part of test)
+test-cluster: cluster-parts
+	MVP_BIN_DIR=$(BIN) MVP_CLUSTER_OUT=$(OUT)/cluster MVP_CLUSTER_PARTS=$(OUT)/cluster/parts MVP_IMAGES_DIR=$(IMAGES) \
+	  $(GOTEST) -count=1 -timeout 60m -v ./test/cluster/...
 
 ## cluster-down: remove everything make cluster made (safe to run twice)
 cluster-down: cluster-tools

@@ -62,6 +62,9 @@ func control(sup *supervisor, words []string) (string, error) {
 			return "", err
 		}
 		return "", sup.start(unit)
+	case "kill":
+		// What the OOM killer or a crash does: the supervisor restarts it.
+		return sup.kill(unit)
 	case "is-active", "status":
 		active, line, err := sup.status(unit)
 		if err != nil {

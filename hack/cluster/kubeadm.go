@@ -51,7 +51,7 @@ func nodeRegistration(n node) string {
 
 // initConfig is the first control-plane node's configuration, with the
 // cluster's, the kubelets' and kube-proxy's.
-func initConfig(n node, version string, sec secrets) string {
+func initConfig(n node, version string, sec secrets, peerIPs []string) string {
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 bootstrapTokens:
@@ -61,6 +61,8 @@ certificateKey: %q
 localAPIEndpoint:
   advertiseAddress: %s
   bindPort: %d
+patches:
+  directory: %s
 %s---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -72,14 +74,17 @@ networking:
   podSubnet: %s
   serviceSubnet: %s
 apiServer:
+  # Peers reach each server on the peer network: its certificate names
+  # those addresses too.
+  certSANs: [%s]
   extraArgs:
   # docs/upgrade.md, before you start: vanilla servers proxy only with it.
   - name: peer-ca-file
     value: /etc/kubernetes/pki/ca.crt
   - name: shutdown-watch-termination-grace-period
     value: 5s
-%s`, sec.Token, sec.CertificateKey, n.IP, apiPort, nodeRegistration(n), clusterName, version,
-		lbIP, apiPort, registry, podSubnet, serviceNet, componentConfigs())
+%s`, sec.Token, sec.CertificateKey, n.IP, apiPort, patchesDir, nodeRegistration(n), clusterName, version,
+		lbIP, apiPort, registry, podSubnet, serviceNet, strings.Join(peerIPs, ", "), componentConfigs())
 }
 
 // componentConfigs are the kubelet's and kube-proxy's configurations,
@@ -106,15 +111,22 @@ conntrack:
 
 // joinConfig is a joining node's configuration: through the load
 // balancer, the CA pinned by its hash.
-func joinConfig(n node, sec secrets, caHash string) string {
+func joinConfig(n node, sec secrets, caHash string, fail bool) string {
 	cp := ""
+	if fail {
+		// The fault join-fails: a pin of no CA, and a short discovery timeout.
+		caHash = "sha256:" + strings.Repeat("0", 64)
+		cp = "timeouts:\n  discovery: 20s\n"
+	}
 	if n.ControlPlane {
-		cp = fmt.Sprintf(`controlPlane:
+		cp += fmt.Sprintf(`controlPlane:
   certificateKey: %q
   localAPIEndpoint:
     advertiseAddress: %s
     bindPort: %d
-`, sec.CertificateKey, n.IP, apiPort)
+patches:
+  directory: %s
+`, sec.CertificateKey, n.IP, apiPort, patchesDir)
 	}
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: JoinConfiguration
@@ -124,6 +136,23 @@ discovery:
     token: %q
     caCertHashes: [%q]
 %s%s`, lbIP, apiPort, sec.Token, caHash, cp, nodeRegistration(n))
+}
+
+// patchesDir is where each control-plane node keeps its kubeadm patches,
+// as docs/kubeadm.md renders them.
+const patchesDir = "/etc/kubernetes/mvp/patches"
+
+// vanillaPatch is the patch of a vanilla server before the upgrade: only
+// the address its peers reach it at (the peer network), no image of ours.
+func vanillaPatch(n node) string {
+	return fmt.Sprintf(`# The vanilla server's peer address: the peer network.
+- op: add
+  path: /spec/containers/0/command/-
+  value: --peer-advertise-ip=%s
+- op: add
+  path: /spec/containers/0/command/-
+  value: --peer-advertise-port=%d
+`, n.PeerIP, apiPort)
 }
 
 // caCertHash is kubeadm's pin of a CA: sha256 of its public key info.
@@ -147,11 +176,11 @@ func caCertHash(caFile string) (string, error) {
 // writeNodeFile writes a file into a node's /etc/kubernetes (its folder
 // on the machine), returning the path inside the node.
 func writeNodeFile(p plan, n node, name, content string) (string, error) {
-	dir := filepath.Join(p.nodeDir(n), "fs", "etc-kubernetes", "mvp")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	file := filepath.Join(p.nodeDir(n), "fs", "etc-kubernetes", "mvp", name)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		return "", err
 	}
 	return "/etc/kubernetes/mvp/" + name, nil

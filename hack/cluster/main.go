@@ -4,6 +4,7 @@
 // containerd and kubelet, haproxy in front as the controlPlaneEndpoint.
 //
 //	cluster up      bring it up at the previous release (make cluster)
+//	cluster upgrade follow docs/upgrade.md to ours under load (make cluster-upgrade)
 //	cluster down    remove everything it made (make cluster-down)
 //
 // Inside a node, the same binary is the node's agent (`cluster agent`,
@@ -26,7 +27,7 @@ func main() {
 		os.Exit(systemctl(os.Args[1:]))
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: cluster up|down|agent [flags]")
+		fmt.Fprintln(os.Stderr, "usage: cluster up|upgrade|down|agent [flags]")
 		os.Exit(2)
 	}
 	if err := dispatch(os.Args[1], os.Args[2:]); err != nil {
@@ -42,8 +43,10 @@ func dispatch(verb string, args []string) error {
 	partsDir := fs.String("parts", "_output/cluster/parts", "hack/cluster/parts.sh's output")
 	ours := fs.String("ours", "_output/images/kube-apiserver.tar", "make image's archive of our kube-apiserver")
 	version := fs.String("version", "v1.36.3", "the release the cluster starts at")
+	to := fs.String("to", "v1.37.2", "upgrade: the release to upgrade to (ours as its kube-apiserver)")
 	cps := fs.Int("control-planes", 3, "control-plane nodes")
 	workers := fs.Int("workers", 1, "worker nodes")
+	fault := fs.String("fault", "", "make a step fail on purpose, kind:node[,...] (join-fails, image-missing, kill-kubelet): what make test-cluster checks")
 	config := fs.String("config", "", "agent: the node's configuration")
 	_ = fs.Parse(args)
 	if verb == "agent" {
@@ -53,15 +56,20 @@ func dispatch(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
+	if p.Faults, err = parseFaults(*fault, p); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch verb {
 	case "up":
 		return up(ctx, p, *version)
+	case "upgrade":
+		return upgrade(ctx, p, *to)
 	case "down":
 		return down(context.Background(), p)
 	}
-	return fmt.Errorf("unknown command %q (up, down)", verb)
+	return fmt.Errorf("unknown command %q (up, upgrade, down)", verb)
 }
 
 func absPlan(out, bin, parts, ours string, cps, workers int) (plan, error) {

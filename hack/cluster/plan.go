@@ -48,6 +48,8 @@ type plan struct {
 	Bin   string // make build's binaries
 	Parts string // hack/cluster/parts.sh's output
 	Ours  string // make image's docker tarball
+
+	Faults faults // what make test-cluster makes fail on purpose
 }
 
 func newPlan(out, bin, parts, ours string, controlPlanes, workers int) plan {

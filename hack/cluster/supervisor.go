@@ -116,6 +116,24 @@ func (s *supervisor) reap() {
 	}
 }
 
+// kill sends SIGKILL to a running service, which is not a stop: it is
+// still wanted, so the supervisor starts it again.
+func (s *supervisor) kill(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc, ok := s.services[name]
+	if !ok {
+		return "", fmt.Errorf("unit %s not found", name)
+	}
+	if svc.pid == 0 {
+		return "", fmt.Errorf("%s is not running", name)
+	}
+	if err := syscall.Kill(svc.pid, syscall.SIGKILL); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("killed pid %d", svc.pid), nil
+}
+
 // stop ends a service: SIGTERM, then SIGKILL after the grace period.
 func (s *supervisor) stop(name string, grace time.Duration) error {
 	s.mu.Lock()

@@ -133,8 +133,15 @@ func upKubeadm(ctx context.Context, r *runner, p plan, s *state, version string)
 	}
 	cps := p.controlPlanes()
 	first := cps[0]
+	var peerIPs []string
+	for _, n := range cps {
+		peerIPs = append(peerIPs, n.PeerIP)
+	}
 	if err := r.step(first.Name, "kubeadm init", func(log *os.File) error {
-		cfg, err := writeNodeFile(p, first, "kubeadm-init.yaml", initConfig(first, version, sec))
+		if _, err := writeNodeFile(p, first, "patches/kube-apiserver+json.yaml", vanillaPatch(first)); err != nil {
+			return err
+		}
+		cfg, err := writeNodeFile(p, first, "kubeadm-init.yaml", initConfig(first, version, sec, peerIPs))
 		if err != nil {
 			return err
 		}
@@ -158,7 +165,12 @@ func upKubeadm(ctx context.Context, r *runner, p plan, s *state, version string)
 			what += " --control-plane"
 		}
 		if err := r.step(n.Name, what, func(log *os.File) error {
-			cfg, err := writeNodeFile(p, n, "kubeadm-join.yaml", joinConfig(n, sec, hash))
+			if n.ControlPlane {
+				if _, err := writeNodeFile(p, n, "patches/kube-apiserver+json.yaml", vanillaPatch(n)); err != nil {
+					return err
+				}
+			}
+			cfg, err := writeNodeFile(p, n, "kubeadm-join.yaml", joinConfig(n, sec, hash, p.Faults.on("join-fails", n)))
 			if err != nil {
 				return err
 			}

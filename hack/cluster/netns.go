@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// netnsDialer dials from inside the network namespace at path (a client
+// on the cluster's client network), so that this process, on the
+// machine's own network, reaches the load balancer and every node's
+// server without a route of the machine's being changed.
+//
+// A socket belongs to the namespace of the thread that made it: each dial
+// runs on a thread of its own that joins the namespace and is never used
+// again (the goroutine ends locked, so the runtime ends the thread).
+func netnsDialer(path string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			conn net.Conn
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				done <- result{err: fmt.Errorf("open %s: %w", path, err)}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				done <- result{err: fmt.Errorf("join %s: %w", path, err)}
+				return
+			}
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, network, addr)
+			done <- result{conn, err}
+		}()
+		r := <-done
+		return r.conn, r.err
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// upgradeResult is what make cluster-upgrade measured, as upgrade.json
+// keeps it for make test-cluster.
+type upgradeResult struct {
+	From       string          `json:"from"`
+	To         string          `json:"to"`
+	Phases     []*phaseResult  `json:"phases"`
+	StaticPods []staticPod     `json:"staticPods"`
+	WebReady   int             `json:"webReadyReplicas"`
+	Discovery  map[string]bool `json:"storagemigrationInDiscovery"`
+	Steps      []timing        `json:"steps"`
+}
+
+// staticPod is one kube-apiserver static Pod replaced, and how long from
+// its manifest's change until it was Ready.
+type staticPod struct {
+	Node         string  `json:"node"`
+	Image        string  `json:"image"`
+	ReadySeconds float64 `json:"readySeconds"`
+}
+
+func (r *upgradeResult) write(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// sum is a phase's tallies over every target, with the target of its
+// longest time without an answer.
+func (ph *phaseResult) sum() (all tally, gapAt string) {
+	for _, name := range sortedKeys(ph.Targets) {
+		t := ph.Targets[name]
+		all.Requests += t.Requests
+		all.FalseNotFound += t.FalseNotFound
+		all.Unavailable += t.Unavailable
+		all.RetryAfter += t.RetryAfter
+		all.Other += t.Other
+		if t.LongestGap > all.LongestGap {
+			all.LongestGap, gapAt = t.LongestGap, name
+		}
+	}
+	return all, gapAt
+}
+
+// print writes one summary line per phase, then each target's figures
+// where they are not all answers.
+func (r *upgradeResult) print(w io.Writer) {
+	fmt.Fprintf(w, "\nupgrade %s -> %s under load (load balancer and each control-plane server):\n", r.From, r.To)
+	for _, ph := range r.Phases {
+		all, at := ph.sum()
+		fmt.Fprintf(w, "  %-52s %6.1fs  %5d requests, %d false 404, %d × 503 (%d with Retry-After), %d other errors, longest without an answer %.1fs (%s)\n",
+			ph.Name, ph.Seconds, all.Requests, all.FalseNotFound, all.Unavailable, all.RetryAfter, all.Other, all.LongestGap, at)
+		for _, name := range sortedKeys(ph.Targets) {
+			t := ph.Targets[name]
+			if t.FalseNotFound+t.Unavailable+t.Other == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "      %-4s %d requests, %d false 404, %d × 503, %d other; first: %v\n", name, t.Requests, t.FalseNotFound, t.Unavailable, t.Other, t.Samples)
+		}
+	}
+	for _, sp := range r.StaticPods {
+		fmt.Fprintf(w, "  static Pod %s on %s Ready %.1fs after its manifest changed\n", sp.Image, sp.Node, sp.ReadySeconds)
+	}
+	fmt.Fprintf(w, "  Deployment web: %d ready; storagemigration.k8s.io/v1 in discovery: %v\n", r.WebReady, r.Discovery)
+}
