@@ -303,6 +303,17 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] rolling upgrade from vanill
 		// no capable server is up.
 		load.enter(upgradePhase{name: "up-1 restarts (gracefully)", down: 0, noCapable: true})
 		restart(0, newBinary)
+		// The window lasts until every server routes to up-1 again: the
+		// vanilla ones learn of its return from its lease, at their own
+		// pace. Until then they answer 503, never 404; the window is bounded.
+		t0 := time.Now()
+		gomega.Eventually(ctx, func(g gomega.Gomega) {
+			for i := range servers {
+				got, detail := load.get(ctx, i, "/apis/storagemigration.k8s.io/v1/storageversionmigrations")
+				g.Expect(got).To(gomega.Equal("200"), "%s: %s", slots[i], detail)
+			}
+		}).WithTimeout(15 * time.Second).WithPolling(100 * time.Millisecond).Should(gomega.Succeed())
+		ginkgo.GinkgoWriter.Printf("every server routes to up-1 %.1fs after it was ready\n", time.Since(t0).Seconds())
 		steady("up-1 back", 5*time.Second)
 
 		load.enter(upgradePhase{name: "up-2 to " + newLabel, down: 1})

@@ -1,0 +1,28 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+)
+
+// The faults: each fails naming the node and the step, and cleanup works.
+func TestFaultsNameNodeAndStep(t *testing.T) {
+	e := newEnv(t)
+	e.downClean(t)
+	t.Cleanup(func() { e.downClean(t) })
+
+	small := []string{"-control-planes", "1", "-workers", "1"}
+	out, err := e.cluster(t, "up", append(small, "-fault", "join-fails:w1")...)
+	if err == nil || !strings.Contains(out, "w1: kubeadm join: ") {
+		t.Errorf("join-fails: err %v, want the error to name w1 and kubeadm join", err)
+	}
+	e.downClean(t)
+
+	if _, err := e.cluster(t, "up", "-control-planes", "1", "-workers", "0"); err != nil {
+		t.Fatalf("cluster up: %v", err)
+	}
+	out, err = e.cluster(t, "upgrade", "-control-planes", "1", "-workers", "0", "-fault", "image-missing:cp1")
+	if err == nil || !strings.Contains(out, "cp1: images of v1.37.2 present: ") || !strings.Contains(out, "kube-apiserver:v1.37.2-mvp") {
+		t.Errorf("image-missing: err %v, want the error to name cp1, the step and our image", err)
+	}
+}
