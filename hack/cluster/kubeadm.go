@@ -37,6 +37,10 @@ func newSecrets() (secrets, error) {
 // systemd manages the kubelet unit.
 const preflightIgnored = "SystemVerification"
 
+// ignorePreflight is the same for kubeadm upgrade, which reads no
+// InitConfiguration or JoinConfiguration.
+const ignorePreflight = "--ignore-preflight-errors=" + preflightIgnored
+
 func nodeRegistration(n node) string {
 	return fmt.Sprintf(`nodeRegistration:
   name: %s

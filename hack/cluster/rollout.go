@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
 // rollout is the runbook's order, one phase of the load per step.
 func (u *upgrader) rollout(ctx context.Context) error {
 	cps := u.p.controlPlanes()
-	if err := u.upgradeControlPlane(ctx, cps[0], "upgrade", "apply", u.to, "--yes", "--patches", patchesDir); err != nil {
+	if err := u.upgradeControlPlane(ctx, cps[0], "upgrade", "apply", u.to, "--yes", "--patches", patchesDir, ignorePreflight); err != nil {
 		return err
 	}
 	if err := u.migrationAvailable(ctx); err != nil {
@@ -24,7 +25,7 @@ func (u *upgrader) rollout(ctx context.Context) error {
 		return err
 	}
 	for _, n := range cps[1:] {
-		if err := u.upgradeControlPlane(ctx, n, "upgrade", "node", "--patches", patchesDir); err != nil {
+		if err := u.upgradeControlPlane(ctx, n, "upgrade", "node", "--patches", patchesDir, ignorePreflight); err != nil {
 			return err
 		}
 	}
@@ -89,19 +90,23 @@ func (u *upgrader) migrationAvailable(ctx context.Context) error {
 // the node Ready at the new release, uncordon.
 func (u *upgrader) upgradeKubelet(ctx context.Context, n node) error {
 	u.load.enter(n.Name + ": kubelet to " + u.to)
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(log *os.File) error
-	}{
-		{"drain", func(log *os.File) error {
+	}
+	// drain is retried: it fails on a transport error while a server
+	// behind the load balancer restarts, and an operator runs it again.
+	steps := []step{{"drain", func(log *os.File) error {
+		return retryTransient(ctx, log, 3, func() error {
 			return kubectl(ctx, log, u.p, "drain", n.Name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s")
-		}},
-		{"kubeadm upgrade node", func(log *os.File) error {
-			if n.ControlPlane {
-				return nil // done with its control plane
-			}
-			return inNode(ctx, log, u.s, n, "kubeadm", "upgrade", "node")
-		}},
+		})
+	}}}
+	if !n.ControlPlane { // a control-plane node ran it for its control plane
+		steps = append(steps, step{"kubeadm upgrade node", func(log *os.File) error {
+			return inNode(ctx, log, u.s, n, "kubeadm", "upgrade", "node", ignorePreflight)
+		}})
+	}
+	steps = append(steps, []step{
 		{"install kubelet " + u.to + ", systemctl restart kubelet", func(log *os.File) error {
 			ps, err := loadParts(u.p.Parts)
 			if err != nil {
@@ -117,7 +122,7 @@ func (u *upgrader) upgradeKubelet(ctx context.Context, n node) error {
 		}},
 		{"Ready at " + u.to, func(log *os.File) error { return u.waitNodeVersion(ctx, log, n) }},
 		{"uncordon", func(log *os.File) error { return kubectl(ctx, log, u.p, "uncordon", n.Name) }},
-	}
+	}...)
 	for _, st := range steps {
 		if err := u.r.step(n.Name, st.name, st.fn); err != nil {
 			return err
@@ -190,4 +195,41 @@ func copyFiles(from, to string, names []string) error {
 		}
 	}
 	return nil
+}
+
+// retryTransient runs fn up to attempts times, again only after an error
+// that says the connection failed, not that the request was refused.
+func retryTransient(ctx context.Context, log *os.File, attempts int, fn func() error) error {
+	var err error
+	for i := 0; i < attempts; i++ {
+		if err = fn(); err == nil || !transient(log) {
+			return err
+		}
+		fmt.Fprintf(log, "# attempt %d failed on a connection error; again in 5s\n", i+1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return err
+}
+
+// transient reports whether the last lines of log name a connection
+// failure (TLS handshake timeout, EOF, connection refused or reset).
+func transient(log *os.File) bool {
+	b, err := os.ReadFile(log.Name())
+	if err != nil {
+		return false
+	}
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	tail := string(b)
+	for _, s := range []string{"TLS handshake timeout", "EOF", "connection refused", "connection reset", "i/o timeout"} {
+		if strings.Contains(tail, s) {
+			return true
+		}
+	}
+	return false
 }
