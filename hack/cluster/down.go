@@ -16,7 +16,8 @@ import (
 // it), cgroups, network namespaces, mount targets, node folders, and the
 // global sysctls put back. It is safe to run twice and after any failed
 // start: it reads what the state file recorded, and what is gone already
-// is no error. Logs stay in _output/cluster/logs.
+// is no error. Logs stay in _output/cluster/logs, each node's /var/log
+// among them.
 func down(ctx context.Context, p plan) error {
 	release, err := lock(p.Out)
 	if err != nil {
@@ -45,6 +46,9 @@ func down(ctx context.Context, p plan) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cluster down: %w (run it again once fixed; %s still records what is left)", err, p.statePath())
 	}
+	if err := keepNodeLogs(p); err != nil {
+		return err
+	}
 	for _, dir := range []string{filepath.Join(p.Out, "nodes"), p.adminConf(), filepath.Join(p.Out, "kubectl")} {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
@@ -52,6 +56,29 @@ func down(ctx context.Context, p plan) error {
 	}
 	fmt.Println("cluster down: removed everything (logs kept in " + p.logDir() + ")")
 	return os.Remove(p.statePath())
+}
+
+// keepNodeLogs moves each node's /var/log (the kubelet's log) into the
+// logs folder before the node's folder is removed.
+func keepNodeLogs(p plan) error {
+	found, err := filepath.Glob(filepath.Join(p.Out, "nodes", "*", "fs", "var-log"))
+	if err != nil {
+		return err
+	}
+	for _, dir := range found {
+		node := filepath.Base(filepath.Dir(filepath.Dir(dir)))
+		to := filepath.Join(p.logDir(), node+"-var-log")
+		if err := os.RemoveAll(to); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(p.logDir(), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(dir, to); err != nil {
+			return fmt.Errorf("keep %s's logs: %w", node, err)
+		}
+	}
+	return nil
 }
 
 // stopProcesses ends every recorded process: SIGTERM, then SIGKILL after

@@ -35,7 +35,10 @@ backend control-plane
   balance roundrobin
 `, lbIP, apiPort)
 	for _, n := range p.controlPlanes() {
-		cfg += fmt.Sprintf("  server %s %s check check-ssl verify none inter 1s fall 2 rise 1\n", n.Name, n.endpoint())
+		// A client's connection stays on its server until it closes: when
+		// the server's /readyz fails (its etcd member restarting), close it,
+		// so the client reconnects to a ready one instead of timing out.
+		cfg += fmt.Sprintf("  server %s %s check check-ssl verify none inter 1s fall 2 rise 1 on-marked-down shutdown-sessions\n", n.Name, n.endpoint())
 	}
 	return cfg
 }
