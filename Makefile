@@ -46,7 +46,7 @@ IMAGE_REPO ?= kube-apiserver
 IMAGE_TAG  ?= $(KUBE_VERSION)-mvp
 IMAGES     := $(OUT)/images
 
-.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean cluster-deps cluster-parts cluster-tools cluster cluster-upgrade test-cluster cluster-down
+.PHONY: all build kube-apiserver tools image test test-unit test-alerts test-e2e upgrade-compare test-packaging test-deps run bench clean cluster-deps cluster-parts cluster-tools cluster cluster-upgrade cluster-conformance test-cluster cluster-down
 
 all: build
 
@@ -136,6 +136,11 @@ cluster: cluster-parts
 ## cluster-upgrade: docs/upgrade.md followed on the cluster: kubeadm upgrade apply/node to v1.37.2 with our image, kubelets with drain and uncordon, a rollback and forward, under client load (summary per phase, _output/cluster/upgrade.json)
 cluster-upgrade: cluster-tools
 	$(BIN)/cluster upgrade $(CLUSTER_ARGS) $(CLUSTER_FLAGS)
+
+## cluster-conformance: make cluster-upgrade with upstream's e2e Job and Deployment conformance tests (e2e.test, built from the pinned module) run through a vanilla server while the cluster is mixed
+cluster-conformance: cluster-tools
+	hack/cluster/parts.sh $(BIN) $(OUT)/cluster/parts e2e
+	$(BIN)/cluster upgrade -conformance $(CLUSTER_ARGS) $(CLUSTER_FLAGS)
 
 ## test-cluster: make cluster, make cluster-upgrade and make cluster-down, asserted (about 15 minutes warm; not part of test)
 test-cluster: cluster-parts

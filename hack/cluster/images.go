@@ -86,17 +86,27 @@ func iptablesArgs() []string {
 
 // busyboxArgs is the workload image: busybox and a link per applet.
 func busyboxArgs() ([]string, error) {
+	files, err := busyboxFiles()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{"-ref", busyboxRef}, files...), "-entrypoint", "/bin/sh"), nil
+}
+
+// busyboxFiles is nodeimage's arguments for Debian's static busybox in an
+// image: the binary, a link per applet, /tmp and PATH.
+func busyboxFiles() ([]string, error) {
 	out, err := exec.Command("/bin/busybox", "--list").Output()
 	if err != nil {
 		return nil, fmt.Errorf("busybox --list (Debian's busybox-static): %w", err)
 	}
-	args := []string{"-ref", busyboxRef, "-dir", "/tmp", "-add", "/bin/busybox:/bin/busybox", "-env", "PATH=/bin"}
+	args := []string{"-dir", "/tmp", "-add", "/bin/busybox:/bin/busybox", "-env", "PATH=/bin"}
 	for _, applet := range strings.Fields(string(out)) {
 		if applet != "busybox" {
 			args = append(args, "-link", "/bin/"+applet+":busybox")
 		}
 	}
-	return append(args, "-entrypoint", "/bin/sh"), nil
+	return args, nil
 }
 
 // buildImage writes one image's archive unless it exists; it returns its path.

@@ -47,6 +47,7 @@ func dispatch(verb string, args []string) error {
 	cps := fs.Int("control-planes", 3, "control-plane nodes")
 	workers := fs.Int("workers", 1, "worker nodes")
 	fault := fs.String("fault", "", "make a step fail on purpose, kind:node[,...] (join-fails, image-missing, kill-kubelet): what make test-cluster checks")
+	conformance := fs.Bool("conformance", false, "upgrade: run upstream's e2e Job and Deployment conformance tests through a vanilla server while the cluster is mixed (make cluster-conformance)")
 	config := fs.String("config", "", "agent: the node's configuration")
 	_ = fs.Parse(args)
 	if verb == "agent" {
@@ -59,6 +60,7 @@ func dispatch(verb string, args []string) error {
 	if p.Faults, err = parseFaults(*fault, p); err != nil {
 		return err
 	}
+	p.Conformance = *conformance
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch verb {

@@ -4,7 +4,10 @@
 # kubelet and kubeadm and the control-plane components of both releases,
 # and the OCI image archives every node imports into its containerd.
 #
-#   hack/cluster/parts.sh <bin-dir> <parts-dir>
+#   hack/cluster/parts.sh <bin-dir> <parts-dir> [e2e]
+#
+# With "e2e" it also builds upstream's e2e suite (e2e.test) and agnhost
+# from hack/cluster/modules/e2e, for make cluster-conformance.
 #
 # <bin-dir> holds `make build`'s binaries (kube-apiserver, etcd, kubeadm, ...)
 # and `make image`'s archive sits beside it in ../images. The Go parts come
@@ -16,8 +19,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin=$(cd "${1:?usage: $0 <bin-dir> <parts-dir>}" && pwd)
-parts=${2:?usage: $0 <bin-dir> <parts-dir>}
+bin=$(cd "${1:?usage: $0 <bin-dir> <parts-dir> [e2e]}" && pwd)
+parts=${2:?usage: $0 <bin-dir> <parts-dir> [e2e]}
+with_e2e=${3:-}
 mkdir -p "$parts" && parts=$(cd "$parts" && pwd)
 GO=${GO:-go}
 GOBUILD=("$GO" build -trimpath)
@@ -92,7 +96,29 @@ pause() {
   gcc -Os -Wall -Werror -static -DVERSION="v$version-mvp" -o "$out" "$src/linux/pause.c"
 }
 
+# e2e_suite: upstream's e2e.test (the test binary of the kubernetes
+# module's test/e2e, as upstream's make builds it) and agnhost, the suite's
+# workload, when asked for; listed whenever they were built.
+e2e_suite() {
+  local mod=$here/modules/e2e v out
+  v=$(modversion "$mod" k8s.io/kubernetes)
+  out=$parts/e2e-$v
+  if [[ $with_e2e == e2e && ! -x $out/e2e.test ]]; then
+    step "build e2e.test (k8s.io/kubernetes/test/e2e $v)"
+    mkdir -p "$out"
+    (cd "$mod" && CGO_ENABLED=0 "$GO" test -c -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$v" \
+      -o "$out/e2e.test.tmp" k8s.io/kubernetes/test/e2e) && mv "$out/e2e.test.tmp" "$out/e2e.test"
+  fi
+  if [[ $with_e2e == e2e ]]; then
+    CGO_ENABLED=0 tool "$mod" "$out/agnhost" k8s.io/kubernetes/test/images/agnhost
+  fi
+  if [[ -x $out/e2e.test && -x $out/agnhost ]]; then
+    part "e2e/$v" "$out"
+  fi
+}
+
 node_software
+e2e_suite
 kubernetes "$root" "$NEW"
 kubernetes "$root/hack/previous-release" "$OLD"
 pause

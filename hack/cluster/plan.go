@@ -50,6 +50,9 @@ type plan struct {
 	Ours  string // make image's docker tarball
 
 	Faults faults // what make test-cluster makes fail on purpose
+	// Conformance: the upgrade runs upstream's e2e conformance tests
+	// while the cluster is mixed (make cluster-conformance).
+	Conformance bool
 }
 
 func newPlan(out, bin, parts, ours string, controlPlanes, workers int) plan {

@@ -17,6 +17,9 @@ type upgradeResult struct {
 	WebReady   int             `json:"webReadyReplicas"`
 	Discovery  map[string]bool `json:"storagemigrationInDiscovery"`
 	Steps      []timing        `json:"steps"`
+	// Conformance is upstream's e2e tests run while the cluster was
+	// mixed, when asked for.
+	Conformance []conformanceTest `json:"conformance,omitempty"`
 }
 
 // staticPod is one kube-apiserver static Pod replaced, and how long from
@@ -76,4 +79,7 @@ func (r *upgradeResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  static Pod %s on %s Ready %.1fs after its manifest changed\n", sp.Image, sp.Node, sp.ReadySeconds)
 	}
 	fmt.Fprintf(w, "  Deployment web: %d ready; storagemigration.k8s.io/v1 in discovery: %v\n", r.WebReady, r.Discovery)
+	if len(r.Conformance) > 0 {
+		printConformance(w, r.Conformance)
+	}
 }

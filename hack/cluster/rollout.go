@@ -24,6 +24,11 @@ func (u *upgrader) rollout(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if u.p.Conformance {
+		if err := u.conformance(ctx); err != nil {
+			return err
+		}
+	}
 	for _, n := range cps[1:] {
 		if err := u.upgradeControlPlane(ctx, n, "upgrade", "node", "--patches", patchesDir, ignorePreflight); err != nil {
 			return err
