@@ -41,6 +41,9 @@ type tally struct {
 	Other         int      `json:"otherErrors"`
 	LongestGap    float64  `json:"longestWithoutAnswerSeconds"`
 	Samples       []string `json:"samples,omitempty"` // the first few errors, as they came
+	// NotFound is every false 404 (up to 20), with who answered and
+	// the body's start: each one is a failure of the product.
+	NotFound []string `json:"falseNotFoundSamples,omitempty"`
 }
 
 // phaseResult is one phase of the upgrade and its tallies per target.
@@ -132,6 +135,9 @@ func (l *load) record(t target, o outcome, sample string) {
 	switch o {
 	case notFound:
 		ta.FalseNotFound++
+		if len(ta.NotFound) < 20 {
+			ta.NotFound = append(ta.NotFound, now.Format("15:04:05.000")+" "+sample)
+		}
 	case unavailable:
 		ta.Unavailable++
 	case unavailableRetry:
@@ -162,13 +168,26 @@ func classify(resp *http.Response, err error, what string) (outcome, string) {
 	case resp.StatusCode < 300:
 		return answered, ""
 	case resp.StatusCode == http.StatusNotFound:
-		return notFound, what + ": HTTP 404"
+		return notFound, what + ": HTTP 404 " + notFoundDetail(resp)
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		return unavailableRetry, what + ": HTTP 503 Retry-After " + resp.Header.Get("Retry-After")
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		return unavailable, what + ": HTTP 503 without Retry-After"
 	}
 	return failed, fmt.Sprintf("%s: HTTP %d", what, resp.StatusCode)
+}
+
+// notFoundDetail is what says who answered a 404: the headers the proxy
+// and the server set, and the start of the body.
+func notFoundDetail(resp *http.Response) string {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 400))
+	var hs []string
+	for _, h := range []string{"Audit-Id", "X-Kubernetes-Pf-Flowschema-Uid", "X-Kubernetes-Apiserver-Rerouted", "Content-Type"} {
+		if v := resp.Header.Get(h); v != "" {
+			hs = append(hs, h+"="+v)
+		}
+	}
+	return fmt.Sprintf("[%s] %s", strings.Join(hs, " "), strings.TrimSpace(string(body)))
 }
 
 // do sends one request and records its answer.

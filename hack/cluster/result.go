@@ -73,6 +73,9 @@ func (r *upgradeResult) print(w io.Writer) {
 				continue
 			}
 			fmt.Fprintf(w, "      %-4s %d requests, %d false 404, %d × 503, %d other; first: %v\n", name, t.Requests, t.FalseNotFound, t.Unavailable, t.Other, t.Samples)
+			for _, nf := range t.NotFound {
+				fmt.Fprintf(w, "      %-4s false 404: %s\n", name, nf)
+			}
 		}
 	}
 	for _, sp := range r.StaticPods {

@@ -35,6 +35,9 @@ func upgrade(ctx context.Context, p plan, to string) error {
 	if err := u.prepare(ctx); err != nil {
 		return err
 	}
+	logsCtx, stopLogs := context.WithCancel(ctx)
+	defer keepPodLogs(logsCtx, p)()
+	defer stopLogs()
 	if err := u.startLoad(ctx); err != nil {
 		return err
 	}
