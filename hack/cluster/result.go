@@ -19,7 +19,8 @@ type upgradeResult struct {
 	Steps      []timing        `json:"steps"`
 	// Conformance is upstream's e2e tests run while the cluster was
 	// mixed, when asked for.
-	Conformance []conformanceTest `json:"conformance,omitempty"`
+	Conformance        []conformanceTest `json:"conformance,omitempty"`
+	ConformanceSkipped int               `json:"conformanceSkipped,omitempty"`
 }
 
 // staticPod is one kube-apiserver static Pod replaced, and how long from
@@ -84,5 +85,6 @@ func (r *upgradeResult) print(w io.Writer) {
 	fmt.Fprintf(w, "  Deployment web: %d ready; storagemigration.k8s.io/v1 in discovery: %v\n", r.WebReady, r.Discovery)
 	if len(r.Conformance) > 0 {
 		printConformance(w, r.Conformance)
+		fmt.Fprintf(w, "  (%d tests of the suite not focused)\n", r.ConformanceSkipped)
 	}
 }

@@ -49,7 +49,8 @@ type podStatus struct {
 	} `json:"spec"`
 	Status struct {
 		Conditions []struct {
-			Type, Status string
+			Type, Status       string
+			LastTransitionTime time.Time `json:"lastTransitionTime"`
 		} `json:"conditions"`
 		NodeInfo struct {
 			KubeletVersion string `json:"kubeletVersion"`
@@ -66,10 +67,20 @@ func (ps podStatus) ready() bool {
 	return false
 }
 
+// readySince is when the Pod's Ready condition last changed.
+func (ps podStatus) readySince() time.Time {
+	for _, c := range ps.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.LastTransitionTime
+		}
+	}
+	return time.Time{}
+}
+
 // waitStaticPod waits until a control-plane node's own server answers as
 // the release wanted (ours, or the previous vanilla one), is ready, and
 // its mirror Pod is Ready with that image; the time from the manifest's
-// change to then is recorded.
+// change to the Pod's Ready transition is recorded.
 func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours bool) error {
 	fi, err := os.Stat(filepath.Join(u.p.nodeDir(n), "fs", "etc-kubernetes", "manifests", "kube-apiserver.yaml"))
 	if err != nil {
@@ -81,6 +92,7 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 	}
 	server := "https://" + n.endpoint()
 	var last string
+	var readyAt time.Time
 	err = waitFor(ctx, 5*time.Minute, n.Name+"'s kube-apiserver "+want+" Ready", func() (bool, error) {
 		var v struct {
 			GitVersion string `json:"gitVersion"`
@@ -104,13 +116,19 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 		}
 		ok := pod.ready() && len(pod.Spec.Containers) > 0 && pod.Spec.Containers[0].Image == image
 		last = fmt.Sprintf("mirror Pod ready=%v image=%v", pod.ready(), pod.Spec.Containers)
+		readyAt = pod.readySince()
 		return ok, nil
 	})
 	fmt.Fprintf(log, "last seen: %s\n", last)
 	if err != nil {
 		return fmt.Errorf("%w (last seen: %s)", err, last)
 	}
-	took := time.Since(fi.ModTime()).Seconds()
+	// The kubelet's own time of Ready (whole seconds), not when this
+	// looked: kubeadm goes on to the other components before it returns.
+	if readyAt.IsZero() || readyAt.Before(fi.ModTime().Truncate(time.Second)) {
+		return fmt.Errorf("mirror Pod Ready at %v, before its manifest changed at %v", readyAt, fi.ModTime())
+	}
+	took := readyAt.Sub(fi.ModTime()).Seconds()
 	u.res.StaticPods = append(u.res.StaticPods, staticPod{Node: n.Name, Image: image, ReadySeconds: took})
 	fmt.Fprintf(log, "%s Ready %.1fs after its manifest was written\n", image, took)
 	return nil
