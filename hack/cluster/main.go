@@ -75,8 +75,11 @@ func dispatch(verb string, args []string) error {
 }
 
 func absPlan(out, bin, parts, ours string, cps, workers int) (plan, error) {
-	if cps < 1 || workers < 0 {
-		return plan{}, fmt.Errorf("-control-planes must be at least 1 and -workers at least 0")
+	if cps < 1 {
+		return plan{}, fmt.Errorf("-control-planes %d: the cluster needs at least one control-plane node", cps)
+	}
+	if workers < 1 {
+		return plan{}, fmt.Errorf("-workers %d: the cluster needs at least one worker (Deployment web runs on the workers, and the upgrade drains them)", workers)
 	}
 	paths := []*string{&out, &bin, &parts, &ours}
 	for _, p := range paths {

@@ -147,5 +147,7 @@ func lock(dir string) (release func(), err error) {
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strings.Join(os.Args[1:2], " ")+" pid "+strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, nil
+	// The file is emptied before the lock goes, so it never names a
+	// holder that has ended.
+	return func() { _ = f.Truncate(0); f.Close() }, nil
 }

@@ -18,10 +18,15 @@ func TestFaultsNameNodeAndStep(t *testing.T) {
 	}
 	e.downClean(t)
 
-	if _, err := e.cluster(t, "up", "-control-planes", "1", "-workers", "0"); err != nil {
+	out, err = e.cluster(t, "up", "-control-planes", "1", "-workers", "0")
+	if err == nil || !strings.Contains(out, "-workers 0: the cluster needs at least one worker") {
+		t.Errorf("up -workers 0: err %v, want the flag named", err)
+	}
+
+	if _, err := e.cluster(t, "up", small...); err != nil {
 		t.Fatalf("cluster up: %v", err)
 	}
-	out, err = e.cluster(t, "upgrade", "-control-planes", "1", "-workers", "0", "-fault", "image-missing:cp1")
+	out, err = e.cluster(t, "upgrade", append(small, "-fault", "image-missing:cp1")...)
 	if err == nil || !strings.Contains(out, "cp1: images of v1.37.2 present: ") || !strings.Contains(out, "kube-apiserver:v1.37.2-mvp") {
 		t.Errorf("image-missing: err %v, want the error to name cp1, the step and our image", err)
 	}
