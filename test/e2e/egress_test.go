@@ -13,14 +13,13 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
-
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/discovery"
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
@@ -45,10 +44,10 @@ func writeEgressConfig(dir, name, connection string) string {
 }
 
 // discoveryPeer returns a's discovery record of peer id.
-func discoveryPeer(a *harness.Server, id string) (peerproxy.DiscoveryPeer, error) {
+func discoveryPeer(a *harness.Server, id string) (discovery.PeerState, error) {
 	d, err := debugDocument(a)
 	if err != nil {
-		return peerproxy.DiscoveryPeer{}, err
+		return discovery.PeerState{}, err
 	}
 	if d.Discovery != nil {
 		for _, p := range d.Discovery.Peers {
@@ -57,7 +56,7 @@ func discoveryPeer(a *harness.Server, id string) (peerproxy.DiscoveryPeer, error
 			}
 		}
 	}
-	return peerproxy.DiscoveryPeer{}, fmt.Errorf("no discovery record of %s", id)
+	return discovery.PeerState{}, fmt.Errorf("no discovery record of %s", id)
 }
 
 var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
-
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -25,7 +24,7 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregatorclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
-	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
@@ -282,7 +281,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 
 	ginkgo.It("serves locally (a 404) a request already marked as rerouted", func(ctx context.Context) {
 		ensureJob(ctx, cb, ns, "watched")
-		for _, h := range []string{peerproxy.HeaderRerouted, peerproxy.HeaderPeerProxied} {
+		for _, h := range []string{peerclient.HeaderRerouted, peerclient.HeaderPeerProxied} {
 			resp, _, err := adminGet(a, jobPath+"watched", map[string]string{h: "true"})
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			gomega.Expect(resp.StatusCode).To(gomega.Equal(404), "with %s", h)

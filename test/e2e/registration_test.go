@@ -13,32 +13,32 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
-
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
 // entries returns StorageVersion name's entries by server ID (empty when
 // the object does not exist).
-func entries(ctx context.Context, s *harness.Server, name string) (map[string]peerproxy.Entry, error) {
+func entries(ctx context.Context, s *harness.Server, name string) (map[string]peers.Entry, error) {
 	sv, err := s.Client().InternalV1alpha1().StorageVersions().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return map[string]peerproxy.Entry{}, nil
+		return map[string]peers.Entry{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]peerproxy.Entry{}
+	out := map[string]peers.Entry{}
 	for _, e := range sv.Status.StorageVersions {
 		out[e.APIServerID] = e
 	}
 	return out, nil
 }
 
-func entryIDs(m map[string]peerproxy.Entry) []string {
+func entryIDs(m map[string]peers.Entry) []string {
 	ids := make([]string, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
@@ -205,7 +205,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 	ginkgo.It("writes the peer address on each identity lease", func(ctx context.Context) {
 		lease, err := a.Client().CoordinationV1().Leases(metav1.NamespaceSystem).Get(ctx, idB, metav1.GetOptions{})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(lease.Annotations).To(gomega.HaveKeyWithValue(peerproxy.PeerAddressAnnotation, fmt.Sprintf("127.0.0.32:%d", b.Opts.Port)))
+		gomega.Expect(lease.Annotations).To(gomega.HaveKeyWithValue(peers.PeerAddressAnnotation, fmt.Sprintf("127.0.0.32:%d", b.Opts.Port)))
 	})
 
 	ginkgo.It("heals a deleted StorageVersion with every server's entry", func(ctx context.Context) {
@@ -224,7 +224,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] storage version registratio
 	ginkgo.It("heals an entry edited out of its StorageVersion", func(ctx context.Context) {
 		sv, err := a.Client().InternalV1alpha1().StorageVersions().Get(ctx, "apps.deployments", metav1.GetOptions{})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		var kept []peerproxy.Entry
+		var kept []peers.Entry
 		for _, e := range sv.Status.StorageVersions {
 			if e.APIServerID != idB {
 				kept = append(kept, e)

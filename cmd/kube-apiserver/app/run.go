@@ -24,6 +24,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/registration"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/options"
 )
 
@@ -93,11 +95,11 @@ func wireMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*p
 	// config, deletes this server's identity lease at start and stop;
 	// vanilla peers would then forget this server (identitylease.go).
 	generic := config.KubeAPIs.ControlPlane.Generic
-	generic.LoopbackClientConfig.Wrap(peerproxy.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
+	generic.LoopbackClientConfig.Wrap(registration.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
 	// Its peer endpoint reconciler deletes the peer address record at a
 	// stop; vanilla peers resolve this server by it (identitylease.go).
 	if extra := &config.KubeAPIs.ControlPlane.Extra; extra.PeerEndpointLeaseReconciler != nil {
-		extra.PeerEndpointLeaseReconciler = peerproxy.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
+		extra.PeerEndpointLeaseReconciler = registration.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
 	}
 	mvp, err := newMixedVersionProxy(config, peer)
 	if err != nil {
@@ -120,13 +122,13 @@ func wireMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*p
 func newMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*peerproxy.MixedVersionProxy, error) {
 	generic := config.KubeAPIs.ControlPlane.Generic
 	gates := utilfeature.DefaultFeatureGate
-	var proxy *peerproxy.ProxyConfig
+	var proxy *peerclient.Config
 	if peer.ProxyEnabled {
-		proxy = &peerproxy.ProxyConfig{
+		proxy = &peerclient.Config{
 			CAFile:         peer.CAFile,
 			ClientCertFile: peer.ProxyClientCertFile,
 			ClientKeyFile:  peer.ProxyClientKeyFile,
-			Headers: peerproxy.FrontProxyHeaders{
+			Headers: peerclient.FrontProxyHeaders{
 				User:        peer.RequestHeader.UsernameHeaders,
 				UID:         peer.RequestHeader.UIDHeaders,
 				Group:       peer.RequestHeader.GroupHeaders,

@@ -7,6 +7,10 @@ import (
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/discovery"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/proxy"
 )
 
 // DebugPath serves the proxy's view of its peers; the handler chain
@@ -44,16 +48,16 @@ type DebugDocument struct {
 
 // DebugDiscovery shows merged discovery's freshness.
 type DebugDiscovery struct {
-	BuiltAt  time.Time       `json:"builtAt"`
-	APIsETag string          `json:"apisETag"`
-	APIETag  string          `json:"apiETag"`
-	Peers    []DiscoveryPeer `json:"peers"`
+	BuiltAt  time.Time             `json:"builtAt"`
+	APIsETag string                `json:"apisETag"`
+	APIETag  string                `json:"apiETag"`
+	Peers    []discovery.PeerState `json:"peers"`
 	// PeerOnly maps each group/version only peers serve to the live peers
 	// its documents are proxied to.
 	PeerOnly map[string][]string `json:"peerOnly"`
 }
 
-func newDebugDiscovery(ds *DiscoverySnapshot) *DebugDiscovery {
+func newDebugDiscovery(ds *discovery.Snapshot) *DebugDiscovery {
 	if ds == nil {
 		return nil
 	}
@@ -75,13 +79,13 @@ func newDebugDiscovery(ds *DiscoverySnapshot) *DebugDiscovery {
 }
 
 // NewDebugDocument describes snap; h may be nil.
-func NewDebugDocument(snap *Snapshot, h *health) DebugDocument {
+func NewDebugDocument(snap *peers.Snapshot, h *proxy.Health) DebugDocument {
 	d := DebugDocument{Self: snap.Self, BuiltAt: snap.Built, Routes: map[string][]string{}, Registered: map[string][]string{}}
 	for _, p := range snap.Peers() {
 		dp := DebugPeer{ID: p.ID, Address: p.Address, Self: p.ID == snap.Self, Live: p.Live, Healthy: true}
 		if h != nil {
 			var at time.Time
-			dp.Healthy, dp.LastError, at = h.state(p.ID)
+			dp.Healthy, dp.LastError, at = h.State(p.ID)
 			if !at.IsZero() {
 				dp.LastErrorAt = &at
 			}
@@ -97,7 +101,7 @@ func NewDebugDocument(snap *Snapshot, h *health) DebugDocument {
 		d.Peers = append(d.Peers, dp)
 	}
 	for _, gvr := range snap.GVRs() {
-		key := GVRKey(gvr)
+		key := peers.GVRKey(gvr)
 		d.Registered[key] = snap.Servers(gvr)
 		ids := []string{}
 		for _, p := range snap.LivePeers(gvr) {

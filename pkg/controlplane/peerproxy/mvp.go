@@ -1,11 +1,16 @@
-// Package peerproxy is the fork's Mixed Version Proxy: registration of what
-// each kube-apiserver serves, the peer table built from it, and the routing
-// filter that forwards requests to a capable peer.
+// Package peerproxy wires the fork's Mixed Version Proxy into a
+// kube-apiserver: the peer table (peers), the connections to peers
+// (peerclient), the routing filter (proxy), merged discovery (discovery)
+// and this server's registration (registration). It builds them, starts
+// them in post-start hooks, and serves /debug/peerproxy; the pieces
+// themselves import none of each other but the two leaves, peers and
+// peerclient (docs/design.md).
 package peerproxy
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -21,15 +26,15 @@ import (
 	aggregatorclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	aggregatorinformers "k8s.io/kube-aggregator/pkg/client/informers/externalversions"
 	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/discovery"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/proxy"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/registration"
 )
 
-// Defaults of SPEC §4.
 const (
-	// DefaultLiveWindow: identity leases renew every 10 s; three missed
-	// renewals make a peer not live.
-	DefaultLiveWindow = 30 * time.Second
-	// DefaultRetention keeps a departed server's entries this long.
-	DefaultRetention = 10 * time.Minute
 	// loopbackCallTimeout bounds each call the controllers make to this
 	// server, so a hung call never holds a worker. Informers' watches
 	// use a client without it.
@@ -59,11 +64,11 @@ type Config struct {
 
 	// Proxy configures proxying; nil: this server registers itself but
 	// never proxies (the gate is on without --peer-ca-file).
-	Proxy *ProxyConfig
+	Proxy *peerclient.Config
 	// Serializer writes the proxy's errors as the client negotiated.
 	Serializer runtime.NegotiatedSerializer
 	// Version is this binary's version; with what this server serves it
-	// names the identity lease's holder (identitylease.go).
+	// names the identity lease's holder (registration.PublishHolder).
 	Version string
 
 	// UpstreamRegistration: StorageVersionAPI and APIServerIdentity are both
@@ -86,20 +91,20 @@ type MixedVersionProxy struct {
 	cluster      informers.SharedInformerFactory
 	crds         apiextensionsinformers.SharedInformerFactory
 	apiServices  aggregatorinformers.SharedInformerFactory
-	table        *PeerTable
-	registration *Registration
-	retention    *Retention
-	health       *health
+	table        *peers.PeerTable
+	registration *registration.Registration
+	retention    *registration.Retention
+	health       *proxy.Health
 	// calls makes one-off loopback calls, each bounded in time; callConfig
 	// is its client config.
 	calls      kubernetes.Interface
 	callConfig *rest.Config
 
 	// Proxying only; all nil without it.
-	transports *transports
-	forward    *forwarder
-	merged     *MergedDiscovery
-	discovery  *PeerDiscovery // built by Install, which has the local handler
+	transports *peerclient.Transports
+	forward    *proxy.Forwarder
+	merged     *discovery.Merged
+	discovery  *discovery.Controller // built by Install, which has the local handler
 }
 
 // New builds the proxy's controllers; nothing runs until its hooks do.
@@ -108,10 +113,10 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		return nil, fmt.Errorf("peer proxy needs a server ID and a loopback client config")
 	}
 	if cfg.LiveWindow <= 0 {
-		cfg.LiveWindow = DefaultLiveWindow
+		cfg.LiveWindow = peers.DefaultLiveWindow
 	}
 	if cfg.Retention <= 0 {
-		cfg.Retention = DefaultRetention
+		cfg.Retention = registration.DefaultRetention
 	}
 	RegisterMetrics()
 	m := &MixedVersionProxy{cfg: cfg, callConfig: withCallTimeout(cfg.Loopback, loopbackCallTimeout)}
@@ -120,7 +125,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 	}
 	clk := clock.RealClock{}
 	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
-	src := TableSources{
+	src := peers.TableSources{
 		Leases:          m.leases.Coordination().V1().Leases().Informer(),
 		StorageVersions: svInformer,
 	}
@@ -128,21 +133,20 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions().Informer()
 		src.APIServices = m.apiServices.Apiregistration().V1().APIServices().Informer()
 	}
-	m.table = NewPeerTable(cfg.ServerID, cfg.LiveWindow, src, clk)
-	m.table.Subscribe(recordPeers)
-	m.health = newHealth(clk)
+	m.table = peers.NewPeerTable(cfg.ServerID, cfg.LiveWindow, src, clk)
+	m.health = proxy.NewHealth(clk)
 	if cfg.Proxy != nil {
-		t, err := newTransports(*cfg.Proxy)
+		t, err := peerclient.New(*cfg.Proxy)
 		if err != nil {
 			return nil, err
 		}
 		m.transports = t
-		m.forward = newForwarder(&failover{t: t, health: m.health}, cfg.Proxy.Headers, cfg.Serializer)
-		m.merged = &MergedDiscovery{}
+		m.forward = proxy.NewForwarder(t, m.health, cfg.Proxy.Headers, cfg.Serializer)
+		m.merged = &discovery.Merged{}
 	}
-	m.retention = NewRetention(cfg.Retention, m.calls, svInformer, m.table, clk)
+	m.retention = registration.NewRetention(cfg.Retention, m.calls, svInformer, m.table, clk)
 	if !cfg.UpstreamRegistration {
-		m.registration = NewRegistration(cfg.ServerID, m.calls, svInformer, m.updateLocal, clk)
+		m.registration = registration.NewRegistration(cfg.ServerID, m.calls, svInformer, m.updateLocal, clk)
 	}
 	return m, nil
 }
@@ -160,7 +164,7 @@ func (m *MixedVersionProxy) newInformers() error {
 	}
 	m.leases = informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(metav1.NamespaceSystem),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = IdentityLeaseSelector }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = peers.IdentityLeaseSelector }))
 	m.cluster = informers.NewSharedInformerFactory(client, 0)
 	if m.cfg.Proxy == nil {
 		return nil
@@ -181,17 +185,17 @@ func (m *MixedVersionProxy) newInformers() error {
 // updateLocal reads this server's own API through its discovery, hands
 // the served group/version/resources to the peer table (the router's
 // local set) and returns the StorageVersion entries registration writes.
-func (m *MixedVersionProxy) updateLocal(context.Context) (map[string]Entry, error) {
-	dc, err := LocalDiscoveryClient(m.callConfig)
+func (m *MixedVersionProxy) updateLocal(context.Context) (map[string]peers.Entry, error) {
+	dc, err := registration.LocalDiscoveryClient(m.callConfig)
 	if err != nil {
 		return nil, err
 	}
-	lists, err := LocalResourceLists(dc, m.cfg.Schemes)
+	lists, err := registration.LocalResourceLists(dc, m.cfg.Schemes)
 	if err != nil {
 		return nil, fmt.Errorf("reading this server's discovery: %w", err)
 	}
-	m.table.SetLocal(LocalGVRs(lists))
-	entries, err := LocalEntries(m.cfg.ServerID, lists, m.cfg.Schemes)
+	m.table.SetLocal(registration.LocalGVRs(lists))
+	entries, err := registration.LocalEntries(m.cfg.ServerID, lists, m.cfg.Schemes)
 	if err == nil && len(entries) == 0 {
 		err = fmt.Errorf("discovery shows no built-in persisted resource")
 	}
@@ -216,12 +220,12 @@ func (m *MixedVersionProxy) Install(s *genericapiserver.GenericAPIServer) error 
 	if m.merged != nil {
 		// This server's own documents are read in-process, past
 		// authentication and past our filters.
-		m.discovery = NewPeerDiscovery(DiscoveryConfig{
+		m.discovery = discovery.NewController(discovery.Config{
 			Self:       m.cfg.ServerID,
 			Table:      m.table,
 			Local:      s.UnprotectedHandler(),
-			Peers:      m.transports.forDiscovery(),
-			UserHeader: first(m.cfg.Proxy.Headers.User),
+			Peers:      m.transports.ForDiscovery(),
+			UserHeader: m.cfg.Proxy.Headers.UserHeader(),
 			Retention:  m.cfg.Retention,
 			Clock:      clock.RealClock{},
 			Publish:    m.merged,
@@ -244,7 +248,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		m.apiServices.Start(ctx.Done())
 	}
 	if m.transports != nil {
-		m.transports.creds.Run(ctx)
+		m.transports.Run(ctx)
 	}
 	go m.table.Run(ctx)
 	go m.retention.Run(ctx)
@@ -261,7 +265,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		if m.registration != nil {
 			m.registration.Seed(entries)
 		}
-		holder = holderIdentity(m.cfg.ServerID, m.cfg.Version, entries, bootID())
+		holder = registration.HolderIdentity(m.cfg.ServerID, m.cfg.Version, entries)
 		return true, nil
 	})
 	if err != nil {
@@ -271,7 +275,7 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 		return m.table.HasSynced() && m.table.Snapshot().LocalKnown(), nil
 	})
 	if err == nil {
-		go publishHolder(ctx, m.calls, m.cfg.ServerID, holder, m.addressPublished)
+		go registration.PublishHolder(ctx, m.calls, m.cfg.ServerID, holder, m.addressPublished)
 	}
 	return err
 }
@@ -300,4 +304,22 @@ func (m *MixedVersionProxy) startRegistration(ctx genericapiserver.PostStartHook
 	}
 	go m.registration.Run(ctx, 2, 5*time.Minute)
 	return nil
+}
+
+// WithPeerProxy wraps next with the proxy's routing filter; without
+// proxying it is next.
+func (m *MixedVersionProxy) WithPeerProxy(next http.Handler) http.Handler {
+	if m.forward == nil {
+		return next
+	}
+	return proxy.WithPeerProxy(next, m.table, m.forward)
+}
+
+// WithMergedDiscovery wraps next with merged discovery's filter; without
+// proxying it is next.
+func (m *MixedVersionProxy) WithMergedDiscovery(next http.Handler) http.Handler {
+	if m.forward == nil {
+		return next
+	}
+	return discovery.WithMergedDiscovery(next, m.merged, m.forward, m.cfg.Serializer)
 }

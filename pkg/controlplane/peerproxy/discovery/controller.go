@@ -1,0 +1,437 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+// Refresh timing.
+const (
+	// localRefresh: this server's own documents are read in-process this
+	// often when nothing says they changed; an unchanged document costs a
+	// 304. Its API changes at run time only with CRDs and APIServices:
+	// when the peer table's extensions change, they are read at once and
+	// then localBurstReads more times, localBurstInterval apart, as this
+	// server's discovery catches up.
+	localRefresh       = 10 * time.Second
+	localBurstReads    = 10
+	localBurstInterval = 200 * time.Millisecond
+	// peerRefresh: each live peer is asked this often, with If-None-Match.
+	peerRefresh = 10 * time.Second
+	// peerRetryAfterError: a peer whose last fetch failed is asked again sooner.
+	peerRetryAfterError = 2 * time.Second
+	// discoveryWorkers fetch concurrently, so one slow peer holds up no other.
+	discoveryWorkers = 4
+)
+
+// Work items besides peer IDs (which never start with "/").
+const (
+	keyLocal = "/local" // read this server's own documents
+	keyMerge = "/merge" // rebuild the merged snapshot if anything changed
+)
+
+// Merged holds the current Snapshot; nil until this
+// server's own documents were read. The filter reads it, the controller
+// replaces it whole.
+type Merged struct {
+	current atomic.Pointer[Snapshot]
+}
+
+// Snapshot returns the merged discovery, or nil.
+func (m *Merged) Snapshot() *Snapshot { return m.current.Load() }
+
+// Table is the peer table as discovery reads and feeds it.
+type Table interface {
+	Snapshot() *peers.Snapshot
+	// Subscribe calls f with every new snapshot.
+	Subscribe(f func(*peers.Snapshot))
+	// SetDiscovered hands the table, per peer, the resources its
+	// discovery lists, so the router proxies them too.
+	SetDiscovered(byPeer map[string][]schema.GroupVersionResource)
+}
+
+// Config is what the discovery controller reads and writes.
+type Config struct {
+	Self  string
+	Table Table
+	// Local serves this server's own documents in-process.
+	Local http.Handler
+	// Peers reaches peers (the verified transport); UserHeader is the
+	// front-proxy header peers read the user from.
+	Peers      http.RoundTripper
+	UserHeader string
+	Retention  time.Duration
+	Clock      clock.WithTicker
+	// Publish receives every new snapshot.
+	Publish *Merged
+}
+
+// Controller keeps merged discovery up to date, in the controllers'
+// shape: the peer table's changes and timers enqueue keys (a peer ID,
+// keyLocal, keyMerge); workers sync one key at a time. Fetches are
+// polled, not watched (discovery has no watch), so each sync schedules
+// its key's next run.
+type Controller struct {
+	cfg   Config
+	local getFunc
+	peers *http.Client
+	queue workqueue.TypedDelayingInterface[string]
+	ready atomic.Bool
+
+	mu        sync.Mutex
+	localDocs *serverDocs
+	state     map[string]*PeerDocs
+	addresses map[string]string // the address each peer's docs were read from
+	// removed: when each former extension group/version went away.
+	removed    map[schema.GroupVersion]time.Time
+	extensions map[schema.GroupVersion]bool
+	tableKey   string
+	dirty      bool
+	// localBurst: fast local reads still due since the extensions changed.
+	localBurst int
+	// discovered: the GVRs last handed to the table, per peer.
+	discovered map[string][]schema.GroupVersionResource
+}
+
+// NewController builds the controller; nothing runs until Run.
+func NewController(cfg Config) *Controller {
+	d := &Controller{
+		cfg:   cfg,
+		local: inProcess(cfg.Local),
+		peers: &http.Client{Transport: cfg.Peers, Timeout: fetchTimeout},
+		queue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
+			Name: "mvp_peer_discovery", Clock: cfg.Clock}),
+		state:     map[string]*PeerDocs{},
+		addresses: map[string]string{},
+		removed:   map[schema.GroupVersion]time.Time{},
+		dirty:     true,
+	}
+	cfg.Table.Subscribe(d.tableChanged)
+	return d
+}
+
+// Ready reports whether this server's documents were read and every peer
+// live at the time was asked once.
+func (d *Controller) Ready() bool { return d.ready.Load() && d.cfg.Publish.Snapshot() != nil }
+
+// Run syncs until ctx ends.
+func (d *Controller) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	go func() {
+		<-ctx.Done()
+		d.queue.ShutDown()
+	}()
+	d.queue.Add(keyLocal)
+	d.tableChanged(d.cfg.Table.Snapshot())
+	var wg sync.WaitGroup
+	for range discoveryWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d.processNext(ctx) {
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (d *Controller) processNext(ctx context.Context) bool {
+	key, quit := d.queue.Get()
+	if quit {
+		return false
+	}
+	defer d.queue.Done(key)
+	switch key {
+	case keyLocal:
+		d.syncLocal(ctx)
+		d.queue.AddAfter(keyLocal, d.nextLocalRead())
+	case keyMerge:
+		d.merge()
+	default:
+		d.syncPeer(ctx, key)
+	}
+	return true
+}
+
+// tableChanged runs on the peer table's worker: a peer that became live or
+// moved is asked at once, and the merge looks at liveness again.
+func (d *Controller) tableChanged(snap *peers.Snapshot) {
+	key := peerKey(snap)
+	d.mu.Lock()
+	if key != d.tableKey {
+		d.tableKey, d.dirty = key, true
+	}
+	var due []string
+	for _, p := range snap.Peers() {
+		if !p.Reachable(d.cfg.Self) {
+			continue
+		}
+		if _, asked := d.state[p.ID]; !asked || d.addresses[p.ID] != p.Address {
+			due = append(due, p.ID)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range due {
+		d.queue.Add(id)
+	}
+	d.queue.Add(keyMerge)
+}
+
+// nextLocalRead is when this server's documents are read next.
+func (d *Controller) nextLocalRead() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.localBurst > 0 {
+		d.localBurst--
+		return localBurstInterval
+	}
+	return localRefresh
+}
+
+// syncLocal reads this server's own documents in-process.
+func (d *Controller) syncLocal(ctx context.Context) {
+	d.mu.Lock()
+	prev := d.localDocs
+	d.mu.Unlock()
+	docs, changed, err := readDocs(ctx, d.local, prev)
+	if err != nil {
+		klog.V(2).InfoS("Reading this server's own discovery", "err", err)
+		return
+	}
+	if changed {
+		docs.fetchedAt = d.cfg.Clock.Now()
+		d.mu.Lock()
+		d.localDocs, d.dirty = docs, true
+		d.mu.Unlock()
+	}
+	d.queue.Add(keyMerge)
+}
+
+// syncPeer reads one live peer's documents and schedules its next read; a
+// peer not live now is left alone until the table makes it live again.
+func (d *Controller) syncPeer(ctx context.Context, id string) {
+	p, known := d.cfg.Table.Snapshot().Peer(id)
+	if !known || !p.Reachable(d.cfg.Self) {
+		return
+	}
+	d.mu.Lock()
+	var prev *serverDocs
+	if st := d.state[id]; st != nil && d.addresses[id] == p.Address {
+		prev = st.docs // the same address: ask conditionally
+	}
+	d.mu.Unlock()
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	docs, changed, err := readDocs(fctx, fromPeer(d.peers, d.cfg.UserHeader, p.Address), prev)
+	cancel()
+	if ctx.Err() != nil {
+		return // this server is stopping: not the peer's fault
+	}
+	d.record(id, p.Address, docs, changed, err)
+	next := peerRefresh
+	if err != nil {
+		next = peerRetryAfterError
+	}
+	d.queue.AddAfter(id, next)
+	d.queue.Add(keyMerge)
+}
+
+// record keeps the outcome of one fetch.
+func (d *Controller) record(id, address string, docs *serverDocs, changed bool, err error) {
+	now := d.cfg.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.state[id]
+	if st == nil {
+		st = &PeerDocs{}
+		d.state[id] = st
+	}
+	// A moved peer keeps its last data (stale) until its new address answers.
+	d.addresses[id] = address
+	if err != nil {
+		kind := peerclient.Classify(err).Kind
+		discoveryFetches.WithLabelValues(kind).Inc()
+		countDiscoverySyncError(kind)
+		if st.lastError == "" {
+			if st.docs != nil {
+				klog.InfoS("Peer discovery fetch failed; keeping its last data, marked stale", "peer", id, "address", address, "err", err)
+			} else {
+				klog.V(2).InfoS("Peer discovery fetch failed; retrying", "peer", id, "address", address, "err", err)
+			}
+			d.dirty = true
+		}
+		st.lastError, st.lastErrorAt = err.Error(), now
+		return
+	}
+	result := "not_modified"
+	if changed {
+		result = "ok"
+	}
+	discoveryFetches.WithLabelValues(result).Inc()
+	if st.lastError != "" || changed {
+		d.dirty = true
+	}
+	docs.fetchedAt = now
+	st.docs, st.lastError, st.lastErrorAt = docs, "", time.Time{}
+}
+
+// merge rebuilds the snapshot when anything it depends on changed: the
+// inputs are copied under the lock, built outside it, and swapped in.
+func (d *Controller) merge() {
+	snap := d.cfg.Table.Snapshot()
+	in, ok := d.inputs(snap)
+	if !ok {
+		return
+	}
+	out, discovered := Build(in)
+	prev := d.cfg.Publish.current.Swap(out)
+	if prev == nil || prev.APIsETag != out.APIsETag || prev.APIETag != out.APIETag {
+		klog.V(2).InfoS("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
+	}
+	d.mu.Lock()
+	same := sameDiscovered(d.discovered, discovered)
+	d.discovered = discovered
+	d.mu.Unlock()
+	if !same {
+		d.cfg.Table.SetDiscovered(discovered)
+	}
+}
+
+// inputs does the merge's bookkeeping and copies what a build needs; ok
+// is false when nothing changed since the last build.
+func (d *Controller) inputs(snap *peers.Snapshot) (Inputs, bool) {
+	now := d.cfg.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.trackExtensions(snap, now) {
+		// This server's own documents change with its extensions.
+		d.localBurst = localBurstReads
+		d.queue.Add(keyLocal)
+	}
+	d.forgetDeparted(snap, now)
+	d.recordStaleness(now)
+	if d.localDocs != nil && snap.LocalKnown() && d.allAsked(snap) {
+		d.ready.Store(true)
+	}
+	if !d.dirty || d.localDocs == nil {
+		return Inputs{}, false
+	}
+	d.dirty = false
+	in := Inputs{Self: d.cfg.Self, Now: now, Table: snap, Local: d.localDocs,
+		Peers: make(map[string]PeerDocs, len(d.state)),
+		Rules: MergeRules{Extensions: d.extensions, Removed: make(map[schema.GroupVersion]time.Time, len(d.removed))}}
+	for id, st := range d.state {
+		in.Peers[id] = *st
+	}
+	for gv, at := range d.removed {
+		in.Rules.Removed[gv] = at
+	}
+	return in, true
+}
+
+// allAsked: every live, addressed peer has been asked at least once.
+func (d *Controller) allAsked(snap *peers.Snapshot) bool {
+	for _, p := range snap.Peers() {
+		if !p.Reachable(d.cfg.Self) {
+			continue
+		}
+		if _, asked := d.state[p.ID]; !asked {
+			return false
+		}
+	}
+	return true
+}
+
+// trackExtensions records when extension group/versions go away, so a
+// peer's older document cannot bring a deleted CRD back, and reports
+// whether the set changed.
+func (d *Controller) trackExtensions(snap *peers.Snapshot, now time.Time) bool {
+	cur := snap.Extensions()
+	changed := len(cur) != len(d.extensions)
+	for gv := range d.extensions {
+		if !cur[gv] {
+			d.removed[gv] = now
+			changed = true
+		}
+	}
+	for gv, at := range d.removed {
+		if cur[gv] || now.Sub(at) > d.cfg.Retention+removedExtensionLag {
+			delete(d.removed, gv)
+			d.dirty = true
+		}
+	}
+	d.extensions = cur
+	d.dirty = d.dirty || changed
+	return changed
+}
+
+// forgetDeparted drops a peer's data once the retention window since it
+// departed (or since its data was last read) has passed, or when the peer
+// table no longer knows it.
+func (d *Controller) forgetDeparted(snap *peers.Snapshot, now time.Time) {
+	for id, st := range d.state {
+		p, known := snap.Peer(id)
+		expired := !known ||
+			(!p.Live && !p.DepartedAt.IsZero() && now.Sub(p.DepartedAt) > d.cfg.Retention) ||
+			(st.docs != nil && now.Sub(st.docs.fetchedAt) > d.cfg.Retention)
+		if !expired {
+			continue
+		}
+		if st.docs != nil {
+			klog.InfoS("Forgetting a departed peer's discovery data", "peer", id, "fetchedAt", st.docs.fetchedAt)
+		}
+		delete(d.state, id)
+		delete(d.addresses, id)
+		discoveryStaleness.DeleteLabelValues(id)
+		d.dirty = true
+	}
+}
+
+// recordStaleness sets each peer's data age.
+func (d *Controller) recordStaleness(now time.Time) {
+	for id, st := range d.state {
+		if st.docs != nil {
+			discoveryStaleness.WithLabelValues(id).Set(now.Sub(st.docs.fetchedAt).Seconds())
+		}
+	}
+}
+
+func sameDiscovered(a, b map[string][]schema.GroupVersionResource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, x := range a {
+		y, ok := b[id]
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// peerKey summarises the table's peers; a change means fetches may be due.
+func peerKey(snap *peers.Snapshot) string {
+	var b strings.Builder
+	for _, p := range snap.Peers() {
+		fmt.Fprintf(&b, "%s=%s/%t;", p.ID, p.Address, p.Live)
+	}
+	return b.String()
+}

@@ -1,0 +1,217 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/kube-openapi/pkg/handler3"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+// docServer serves /api, /apis and /openapi/v3 like a kube-apiserver,
+// with ETags and 304s, and counts full answers.
+type docServer struct {
+	apis        []apidiscoveryv2.APIGroupDiscovery
+	contentType string
+	full        int
+}
+
+func (s *docServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body []byte
+	switch r.URL.Path {
+	case rootAPI:
+		body, _ = json.Marshal(apidiscoveryv2.APIGroupDiscoveryList{Items: doc("/v1:pods")})
+	case rootAPIs:
+		body, _ = json.Marshal(apidiscoveryv2.APIGroupDiscoveryList{Items: s.apis})
+	case openAPIRoot:
+		body, _ = json.Marshal(handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{
+			"apis/batch/v1": {ServerRelativeURL: "/openapi/v3/apis/batch/v1?hash=AB"}}})
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	etag := `"` + string(rune('A'+len(body)%26)) + strings.Repeat("x", len(body)%7) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.full++
+	ct := "application/json"
+	if r.URL.Path != openAPIRoot {
+		ct = s.contentType
+	}
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(body)
+}
+
+func TestReadDocsIsConditional(t *testing.T) {
+	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
+	get := inProcess(srv)
+	ctx := context.Background()
+
+	docs, changed, err := readDocs(ctx, get, nil)
+	if err != nil || !changed {
+		t.Fatalf("first read: changed=%t err=%v", changed, err)
+	}
+	if got := summary(docs.apis.groups); len(got) != 1 || got[0] != "batch/v1:jobs" {
+		t.Errorf("/apis read as %v", got)
+	}
+	if docs.openAPI["apis/batch/v1"] != "/openapi/v3/apis/batch/v1?hash=AB" {
+		t.Errorf("OpenAPI paths read as %v", docs.openAPI)
+	}
+	if srv.full != 3 {
+		t.Errorf("first read: %d full answers, want 3", srv.full)
+	}
+
+	again, changed, err := readDocs(ctx, get, docs)
+	if err != nil || changed {
+		t.Fatalf("unchanged read: changed=%t err=%v", changed, err)
+	}
+	if srv.full != 3 {
+		t.Errorf("unchanged read sent %d full answers, want none (304s)", srv.full-3)
+	}
+	if summary(again.apis.groups)[0] != "batch/v1:jobs" {
+		t.Errorf("a 304 lost the data: %v", summary(again.apis.groups))
+	}
+
+	srv.apis = doc("batch/v1:cronjobs,jobs")
+	next, changed, err := readDocs(ctx, get, again)
+	if err != nil || !changed {
+		t.Fatalf("changed read: changed=%t err=%v", changed, err)
+	}
+	if summary(next.apis.groups)[0] != "batch/v1:cronjobs,jobs" {
+		t.Errorf("/apis read as %v", summary(next.apis.groups))
+	}
+}
+
+func TestReadDocsRejectsUnaggregatedAnswers(t *testing.T) {
+	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json"}
+	_, _, err := readDocs(context.Background(), inProcess(srv), nil)
+	if err == nil || !strings.Contains(err.Error(), "not aggregated discovery v2") {
+		t.Fatalf("want a bad-response error naming the format, got %v", err)
+	}
+	if f := peerclient.Classify(err); f.Kind != peerclient.KindBadResponse {
+		t.Errorf("classified as %q, want %q", f.Kind, peerclient.KindBadResponse)
+	}
+}
+
+func TestTrackExtensionsRemembersRemovals(t *testing.T) {
+	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
+	d := &Controller{removed: map[schema.GroupVersion]time.Time{}, cfg: Config{Retention: time.Minute}}
+	d.trackExtensions(peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}}), t0)
+	if len(d.removed) != 0 {
+		t.Fatalf("nothing was removed yet: %v", d.removed)
+	}
+	d.trackExtensions(peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0}), t0.Add(time.Second))
+	if at := d.removed[crd]; !at.Equal(t0.Add(time.Second)) {
+		t.Fatalf("removal recorded at %v, want %v", at, t0.Add(time.Second))
+	}
+	// Forgotten once no retained document can predate it.
+	d.trackExtensions(peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0}), t0.Add(2*time.Minute))
+	if _, ok := d.removed[crd]; ok {
+		t.Errorf("removal still remembered after the retention window")
+	}
+}
+
+func TestForgetDeparted(t *testing.T) {
+	d := &Controller{cfg: Config{Retention: time.Minute}, addresses: map[string]string{}, state: map[string]*PeerDocs{
+		"live":     {docs: &serverDocs{fetchedAt: t0}},
+		"departed": {docs: &serverDocs{fetchedAt: t0.Add(-2 * time.Minute)}},
+		"recent":   {docs: &serverDocs{fetchedAt: t0.Add(-50 * time.Second)}},
+		"unknown":  {docs: &serverDocs{fetchedAt: t0}},
+	}}
+	snap := peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0, LiveWindow: 30 * time.Second, Leases: []*coordinationv1.Lease{
+		lease("live", "127.0.0.2:6443", 5*time.Second),
+		lease("departed", "127.0.0.3:6443", 2*time.Minute),
+		lease("recent", "127.0.0.4:6443", 50*time.Second),
+	}})
+	d.forgetDeparted(snap, t0)
+	for id, want := range map[string]bool{"live": true, "departed": false, "recent": true, "unknown": false} {
+		if _, kept := d.state[id]; kept != want {
+			t.Errorf("peer %s kept=%t, want %t", id, kept, want)
+		}
+	}
+}
+
+// A root whose ETag changes while its content does not is no change: the
+// merge is not rebuilt for it.
+func TestReadOpenAPIRootIgnoresANewETagOnTheSameContent(t *testing.T) {
+	calls := 0
+	srv := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("ETag", fmt.Sprintf(`"%d"`, calls))
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"paths":{"apis/batch/v1":{"serverRelativeURL":"/openapi/v3/apis/batch/v1?hash=AB"}}}`)
+	})
+	docs := &serverDocs{}
+	if changed, err := readOpenAPIRoot(context.Background(), inProcess(srv), docs); err != nil || !changed {
+		t.Fatalf("first read: changed=%t err=%v", changed, err)
+	}
+	if changed, err := readOpenAPIRoot(context.Background(), inProcess(srv), docs); err != nil || changed {
+		t.Errorf("same content under a new ETag: changed=%t err=%v", changed, err)
+	}
+	if docs.openAPIETag != `"2"` || docs.openAPI["apis/batch/v1"] == "" {
+		t.Errorf("kept ETag %s and paths %v", docs.openAPIETag, docs.openAPI)
+	}
+}
+
+// This server's documents are read at once when its extensions change,
+// then in a short burst, then rarely.
+func TestLocalReadsFollowExtensionChanges(t *testing.T) {
+	table := &fakeTable{}
+	d := NewController(Config{Self: "a", Table: table, Clock: clocktesting.NewFakeClock(t0), Publish: &Merged{}})
+	t.Cleanup(d.queue.ShutDown)
+	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
+	withCRD := peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}})
+
+	queued := func() map[string]bool {
+		out := map[string]bool{}
+		for d.queue.Len() > 0 {
+			k, _ := d.queue.Get()
+			out[k] = true
+			d.queue.Done(k)
+		}
+		return out
+	}
+	// A table change queues a merge; the merge sees whether the
+	// extensions changed.
+	change := func(snap *peers.Snapshot) map[string]bool {
+		table.snap.Store(snap)
+		d.tableChanged(snap)
+		if q := queued(); !q[keyMerge] {
+			t.Fatalf("a table change queued %v, want a merge", q)
+		}
+		d.merge()
+		return queued()
+	}
+	if q := change(withCRD); !q[keyLocal] {
+		t.Fatalf("a new CRD queued %v, want a local read", q)
+	}
+	for i := range localBurstReads {
+		if next := d.nextLocalRead(); next != localBurstInterval {
+			t.Fatalf("read %d of the burst is due in %v, want %v", i, next, localBurstInterval)
+		}
+	}
+	if next := d.nextLocalRead(); next != localRefresh {
+		t.Errorf("after the burst the next read is due in %v, want %v", next, localRefresh)
+	}
+	if q := change(withCRD); q[keyLocal] { // a lease renewal: extensions unchanged
+		t.Errorf("an unchanged table queued a local read: %v", q)
+	}
+	if q := change(peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0})); !q[keyLocal] {
+		t.Errorf("a deleted CRD queued %v, want a local read", q)
+	}
+}

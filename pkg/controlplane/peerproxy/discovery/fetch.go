@@ -1,0 +1,209 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	"k8s.io/kube-openapi/pkg/handler3"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+)
+
+// Discovery roots and the OpenAPI v3 root, as served by every kube-apiserver.
+const (
+	rootAPI     = "/api"
+	rootAPIs    = "/apis"
+	openAPIRoot = "/openapi/v3"
+)
+
+// acceptLocalDiscovery asks for a server's own aggregated discovery, never
+// merged with its peers' (upstream 1.37 peers honour profile=nopeer; ours
+// also honour the reroute markers sent with it).
+const acceptLocalDiscovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer"
+
+// fetchTimeout bounds one peer fetch (three documents).
+const fetchTimeout = 5 * time.Second
+
+// discoveryUser is the front-proxy identity discovery fetches carry: any
+// authenticated user may read discovery (RBAC's system:discovery).
+const discoveryUser = "system:kube-apiserver-peer-discovery"
+
+// rootDoc is one aggregated discovery document and its ETag.
+type rootDoc struct {
+	groups []apidiscoveryv2.APIGroupDiscovery
+	etag   string
+}
+
+// serverDocs is what one server's discovery looked like when last read.
+// It is never modified once read: readers share it without locking.
+type serverDocs struct {
+	api, apis rootDoc
+	// openAPI maps OpenAPI v3 paths ("apis/batch/v1") to their URLs.
+	openAPI     map[string]string
+	openAPIETag string
+	// openAPISum identifies the root's last body: a server whose root's
+	// ETag changes while its content does not (observed with many CRDs)
+	// costs no rebuild.
+	openAPISum [sha256.Size]byte
+	fetchedAt  time.Time
+}
+
+// getFunc sends a document request (its URL holds only the path).
+type getFunc func(*http.Request) (*http.Response, error)
+
+// inProcess serves document requests with h, this server's own handler.
+func inProcess(h http.Handler) getFunc {
+	return func(req *http.Request) (*http.Response, error) {
+		rec := &recorder{header: http.Header{}}
+		h.ServeHTTP(rec, req)
+		return rec.response(), nil
+	}
+}
+
+// fromPeer sends document requests to the peer at address over client,
+// as discoveryUser in the front-proxy header userHeader, marked so that
+// the peer answers from its own API.
+func fromPeer(client *http.Client, userHeader, address string) getFunc {
+	return func(req *http.Request) (*http.Response, error) {
+		req.URL.Scheme, req.URL.Host = "https", address
+		req.Header.Set(userHeader, discoveryUser)
+		req.Header.Set(peerclient.HeaderRerouted, "true")
+		req.Header.Set(peerclient.HeaderPeerProxied, "true")
+		return client.Do(req)
+	}
+}
+
+// readDocs reads the /api, /apis and OpenAPI v3 root documents with
+// conditional requests; changed is false when all three were unchanged.
+func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, bool, error) {
+	next := &serverDocs{}
+	if prev != nil {
+		*next = *prev
+	}
+	changed := prev == nil
+	for _, root := range []struct {
+		path string
+		doc  *rootDoc
+	}{{rootAPI, &next.api}, {rootAPIs, &next.apis}} {
+		c, err := readRoot(ctx, get, root.path, root.doc, prev != nil)
+		if err != nil {
+			return nil, false, err
+		}
+		changed = changed || c
+	}
+	c, err := readOpenAPIRoot(ctx, get, next)
+	if err != nil {
+		return nil, false, err
+	}
+	return next, changed || c, nil
+}
+
+// readRoot refreshes doc from path; a 304 keeps it when it is not new.
+func readRoot(ctx context.Context, get getFunc, path string, doc *rootDoc, have bool) (bool, error) {
+	resp, body, err := getDoc(ctx, get, path, acceptLocalDiscovery, doc.etag)
+	if err != nil {
+		return false, err
+	}
+	if resp.StatusCode == http.StatusNotModified && have {
+		return false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, peerclient.BadResponsef("GET %s answered %d: %.200s", path, resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "as=APIGroupDiscoveryList") || !strings.Contains(ct, "v=v2") {
+		return false, peerclient.BadResponsef("GET %s answered %q, not aggregated discovery v2", path, ct)
+	}
+	var list apidiscoveryv2.APIGroupDiscoveryList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return false, peerclient.BadResponsef("decoding %s: %v", path, err)
+	}
+	*doc = rootDoc{groups: list.Items, etag: resp.Header.Get("ETag")}
+	return true, nil
+}
+
+// readOpenAPIRoot refreshes docs' OpenAPI v3 paths; a 404 means OpenAPI v3
+// is off on that server.
+func readOpenAPIRoot(ctx context.Context, get getFunc, docs *serverDocs) (bool, error) {
+	resp, body, err := getDoc(ctx, get, openAPIRoot, "application/json", docs.openAPIETag)
+	if err != nil {
+		return false, err
+	}
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return false, nil
+	case http.StatusNotFound:
+		had := docs.openAPI != nil
+		docs.openAPI, docs.openAPIETag = nil, ""
+		return had, nil
+	case http.StatusOK:
+		docs.openAPIETag = resp.Header.Get("ETag")
+		sum := sha256.Sum256(body)
+		if docs.openAPI != nil && sum == docs.openAPISum {
+			return false, nil
+		}
+		var root handler3.OpenAPIV3Discovery
+		if err := json.Unmarshal(body, &root); err != nil {
+			return false, peerclient.BadResponsef("decoding %s: %v", openAPIRoot, err)
+		}
+		docs.openAPI = make(map[string]string, len(root.Paths))
+		for p, gv := range root.Paths {
+			docs.openAPI[p] = gv.ServerRelativeURL
+		}
+		docs.openAPISum = sum
+		return true, nil
+	default:
+		return false, peerclient.BadResponsef("GET %s answered %d: %.200s", openAPIRoot, resp.StatusCode, body)
+	}
+}
+
+// getDoc sends a conditional GET of one document and reads its body.
+func getDoc(ctx context.Context, get getFunc, path, accept, etag string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", accept)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := get(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp, body, err
+}
+
+// recorder captures an in-process response.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) response() *http.Response {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return &http.Response{StatusCode: r.code, Header: r.header, Body: io.NopCloser(&r.body)}
+}

@@ -1,0 +1,267 @@
+package peers
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
+	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	"k8s.io/utils/clock"
+)
+
+// DefaultLiveWindow: identity leases renew every 10 s; three missed
+// renewals make a peer not live.
+const DefaultLiveWindow = 30 * time.Second
+
+// tableKey is the peer table's only work item: every change rebuilds the whole table.
+const tableKey = "peer-table"
+
+// PeerTable keeps an immutable Snapshot of the cluster's kube-apiservers up
+// to date from their identity leases and StorageVersions.
+type PeerTable struct {
+	self       string
+	liveWindow time.Duration
+	clock      clock.Clock
+
+	leases      coordinationlisters.LeaseNamespaceLister
+	versions    apiserverinternallisters.StorageVersionLister
+	crds        cache.Indexer // optional
+	apiServices cache.Indexer // optional
+	synced      []cache.InformerSynced
+	local       atomic.Pointer[map[schema.GroupVersionResource]bool]
+	discovered  atomic.Pointer[map[string][]schema.GroupVersionResource]
+	queue       workqueue.TypedRateLimitingInterface[string]
+
+	current atomic.Pointer[Snapshot]
+	built   atomic.Bool
+	// missingSince is only touched by the single worker.
+	missingSince map[string]time.Time
+
+	mu          sync.Mutex
+	subscribers []func(*Snapshot)
+}
+
+// TableSources are the informers a PeerTable is built from.
+type TableSources struct {
+	// Leases: kube-system identity leases. StorageVersions: all of them.
+	Leases, StorageVersions cache.SharedIndexInformer
+	// CRDs and APIServices mark extension group/versions; optional.
+	CRDs, APIServices cache.SharedIndexInformer
+}
+
+// NewPeerTable builds a table over its sources.
+func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk clock.Clock) *PeerTable {
+	leases, versions := src.Leases, src.StorageVersions
+	t := &PeerTable{
+		self:         self,
+		liveWindow:   liveWindow,
+		clock:        clk,
+		leases:       coordinationlisters.NewLeaseLister(leases.GetIndexer()).Leases("kube-system"),
+		versions:     apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
+		synced:       []cache.InformerSynced{leases.HasSynced, versions.HasSynced},
+		queue:        workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_peer_table"}),
+		missingSince: map[string]time.Time{},
+	}
+	// An empty table until the first build: nothing is live, nothing known.
+	t.current.Store(BuildSnapshot(SnapshotInputs{Self: self, Now: clk.Now(), LiveWindow: liveWindow}))
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { t.queue.Add(tableKey) },
+		UpdateFunc: func(any, any) { t.queue.Add(tableKey) },
+		DeleteFunc: func(any) { t.queue.Add(tableKey) },
+	}
+	for _, inf := range []cache.SharedIndexInformer{leases, versions, src.CRDs, src.APIServices} {
+		if inf != nil {
+			_, _ = inf.AddEventHandler(h)
+		}
+	}
+	if src.CRDs != nil {
+		t.crds = src.CRDs.GetIndexer()
+		t.synced = append(t.synced, src.CRDs.HasSynced)
+	}
+	if src.APIServices != nil {
+		t.apiServices = src.APIServices.GetIndexer()
+		t.synced = append(t.synced, src.APIServices.HasSynced)
+	}
+	return t
+}
+
+// SetLocal records what this server serves (every resource of its own
+// discovery) and rebuilds the table.
+func (t *PeerTable) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
+	t.local.Store(&gvrs)
+	t.queue.Add(tableKey)
+}
+
+// SetDiscovered records the resources each peer's discovery lists (merged
+// discovery) and rebuilds the table: resources without storage and those
+// registration does not cover route too.
+func (t *PeerTable) SetDiscovered(byPeer map[string][]schema.GroupVersionResource) {
+	t.discovered.Store(&byPeer)
+	t.queue.Add(tableKey)
+}
+
+// extensions lists the group/versions of CRDs and of APIServices backed
+// by a service.
+func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
+	out := map[schema.GroupVersion]bool{}
+	if t.crds != nil {
+		for _, obj := range t.crds.List() {
+			crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition)
+			if !ok {
+				continue
+			}
+			for _, v := range crd.Spec.Versions {
+				if v.Served {
+					out[schema.GroupVersion{Group: crd.Spec.Group, Version: v.Name}] = true
+				}
+			}
+		}
+	}
+	if t.apiServices != nil {
+		for _, obj := range t.apiServices.List() {
+			as, ok := obj.(*apiregistrationv1.APIService)
+			if ok && as.Spec.Service != nil {
+				out[schema.GroupVersion{Group: as.Spec.Group, Version: as.Spec.Version}] = true
+			}
+		}
+	}
+	return out
+}
+
+// Snapshot returns the current table. It never blocks.
+func (t *PeerTable) Snapshot() *Snapshot { return t.current.Load() }
+
+// Subscribe calls f with every new snapshot, from the table's worker.
+func (t *PeerTable) Subscribe(f func(*Snapshot)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.subscribers = append(t.subscribers, f)
+}
+
+// HasSynced reports whether the table was built from synced informers.
+func (t *PeerTable) HasSynced() bool { return t.built.Load() }
+
+// Run rebuilds the table on every change, and periodically because
+// liveness changes with time alone. It returns when ctx ends.
+func (t *PeerTable) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer t.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync("mvp-peer-table", ctx.Done(), t.synced...) {
+		return
+	}
+	t.queue.Add(tableKey)
+	go wait.UntilWithContext(ctx, func(context.Context) { t.queue.Add(tableKey) }, t.liveWindow/6)
+	for t.processNext() {
+	}
+}
+
+func (t *PeerTable) processNext() bool {
+	key, quit := t.queue.Get()
+	if quit {
+		return false
+	}
+	defer t.queue.Done(key)
+	if err := t.rebuild(); err != nil {
+		utilruntime.HandleError(err)
+		t.queue.AddRateLimited(key)
+		return true
+	}
+	t.queue.Forget(key)
+	return true
+}
+
+func (t *PeerTable) rebuild() error {
+	leases, err := t.leases.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	versions, err := t.versions.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	now := t.clock.Now()
+	in := SnapshotInputs{
+		Self: t.self, Now: now, LiveWindow: t.liveWindow,
+		Leases: leases, StorageVersions: versions, MissingSince: t.missingSince,
+		Extensions: t.extensions(),
+	}
+	if l := t.local.Load(); l != nil {
+		in.Local = *l
+	}
+	if d := t.discovered.Load(); d != nil {
+		in.Discovered = *d
+	}
+	snap := BuildSnapshot(in)
+	t.trackMissing(snap, leases, now)
+
+	old := t.current.Swap(snap)
+	t.built.Store(true)
+	logLivenessChanges(old, snap)
+	recordPeers(snap)
+
+	t.mu.Lock()
+	subs := t.subscribers
+	t.mu.Unlock()
+	for _, f := range subs {
+		f(snap)
+	}
+	return nil
+}
+
+// trackMissing remembers when each server without a lease was first
+// seen missing, so that retention counts from its departure, not from every rebuild.
+func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease, now time.Time) {
+	withLease := make(map[string]bool, len(leases))
+	for _, l := range leases {
+		withLease[l.Name] = true
+	}
+	for id := range t.missingSince {
+		if withLease[id] {
+			delete(t.missingSince, id)
+		}
+	}
+	known := map[string]bool{}
+	for _, p := range snap.Peers() {
+		known[p.ID] = true
+		if !withLease[p.ID] && p.ID != t.self {
+			if _, ok := t.missingSince[p.ID]; !ok {
+				t.missingSince[p.ID] = now
+			}
+		}
+	}
+	// Forget servers that no longer appear anywhere.
+	for id := range t.missingSince {
+		if !known[id] {
+			delete(t.missingSince, id)
+		}
+	}
+}
+
+// logLivenessChanges logs a peer turning live or not live: rare events an
+// operator wants to see, never per request.
+func logLivenessChanges(old, cur *Snapshot) {
+	for _, p := range cur.Peers() {
+		if p.ID == cur.Self {
+			continue
+		}
+		was, existed := old.Peer(p.ID)
+		switch {
+		case p.Live && (!existed || !was.Live):
+			klog.InfoS("Peer kube-apiserver is live", "peer", p.ID, "address", p.Address)
+		case !p.Live && existed && was.Live:
+			klog.InfoS("Peer kube-apiserver is no longer live", "peer", p.ID, "lastRenew", p.LastRenew)
+		}
+	}
+}

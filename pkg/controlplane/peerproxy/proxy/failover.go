@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+// attemptKey carries the route's peers and the attempt record through the
+// reverse proxy to the failover round-tripper.
+type attemptKey struct{}
+
+// attempt records what happened to one proxied request.
+type attempt struct {
+	gvr   schema.GroupVersionResource
+	peers []*peers.Peer
+	// tried lists the peer IDs tried, in order; served is the one that answered.
+	tried  []string
+	served string
+	// lastErr is the last transport failure.
+	lastErr error
+}
+
+// failover sends a request to the route's peers in turn: healthy ones
+// first, starting at a random one so load spreads. It moves on while
+// peerclient.Retryable says so. Only a peer's own faults put it in
+// backoff: not the caller going away, not the request's deadline, not a
+// request that cannot be sent at all.
+type failover struct {
+	t      *peerclient.Transports
+	health *Health
+}
+
+func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
+	a, _ := req.Context().Value(attemptKey{}).(*attempt)
+	if a == nil {
+		return nil, errors.New("peer proxy: request without a route")
+	}
+	if bad := peerclient.InvalidHeader(req.Header); bad != "" {
+		a.lastErr = &peerclient.UnsendableError{What: bad}
+		return nil, a.lastErr
+	}
+	var body *countingBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &countingBody{r: req.Body}
+		req.Body = body
+	}
+	for _, p := range f.health.order(a.peers) {
+		if err := req.Context().Err(); err != nil {
+			return nil, err
+		}
+		a.tried = append(a.tried, p.ID)
+		resp, err := f.send(req, p)
+		if err == nil {
+			f.health.succeeded(p.ID)
+			a.served = p.ID
+			return resp, nil
+		}
+		a.lastErr = fmt.Errorf("peer %s at %s: %w", p.ID, p.Address, err)
+		if req.Context().Err() != nil {
+			return nil, a.lastErr // the caller left, or its deadline passed
+		}
+		f.health.failed(p.ID, err)
+		if !peerclient.Retryable(req.Method, body != nil && body.n.Load() > 0, err) {
+			return nil, a.lastErr
+		}
+	}
+	if a.lastErr == nil {
+		a.lastErr = errors.New("no peer to try")
+	}
+	return nil, a.lastErr
+}
+
+// send is one attempt at peer p.
+func (f *failover) send(req *http.Request, p *peers.Peer) (*http.Response, error) {
+	rt := f.t.For(req)
+	// A shallow copy with its own URL: the reverse proxy's outgoing
+	// request is already private to this call, headers included.
+	out := req.WithContext(req.Context())
+	u := *req.URL
+	u.Host = p.Address
+	out.URL, out.Host = &u, p.Address
+	resp, err := rt.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	return f.checkIdentityAccepted(req, resp)
+}
+
+// checkIdentityAccepted turns a peer's answer into an error when the peer
+// did not take the front-proxy identity: a 401, or a 403 for
+// system:anonymous, for a caller who is someone else. That is what a peer
+// answers when it does not trust this server's client certificate (a
+// rotated front-proxy CA, say); the request did nothing there.
+func (f *failover) checkIdentityAccepted(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		return resp, nil
+	}
+	if u, ok := request.UserFrom(req.Context()); !ok || u.GetName() == user.Anonymous {
+		return resp, nil
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		head := make([]byte, 4<<10)
+		n, _ := io.ReadFull(resp.Body, head)
+		head = head[:n]
+		if !bytes.Contains(head, []byte(user.Anonymous)) {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+			return resp, nil // a real user's own 403
+		}
+	}
+	resp.Body.Close()
+	return nil, &peerclient.IdentityRefusedError{Code: resp.StatusCode, ClientCert: f.t.ClientCertName()}
+}
+
+// countingBody counts the bytes of the request body handed to a transport.
+type countingBody struct {
+	r io.ReadCloser
+	n atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Close is a no-op: a transport closes the body when a dial fails, yet the
+// same body must go to the next peer. The server closes the original.
+func (c *countingBody) Close() error { return nil }

@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+// Health remembers which peers recently could not be reached, so the next
+// requests try the others first. Only proxied requests touch it.
+type Health struct {
+	clock clock.Clock
+	// start picks where rotation begins among n peers.
+	start func(n int) int
+	mu    sync.Mutex
+	peers map[string]*peerHealth
+}
+
+type peerHealth struct {
+	unhealthyUntil time.Time
+	backoff        time.Duration
+	lastError      string
+	lastErrorAt    time.Time
+}
+
+// NewHealth starts with every peer healthy.
+func NewHealth(clk clock.Clock) *Health {
+	return &Health{clock: clk, start: rand.IntN, peers: map[string]*peerHealth{}}
+}
+
+// order returns peers healthy ones first, each group rotated from a random
+// start so load spreads; peers in backoff are still tried, last.
+func (h *Health) order(ps []*peers.Peer) []*peers.Peer {
+	if len(ps) <= 1 {
+		return ps
+	}
+	now := h.clock.Now()
+	healthy := make([]*peers.Peer, 0, len(ps))
+	var backoff []*peers.Peer
+	h.mu.Lock()
+	for _, p := range ps {
+		if ph := h.peers[p.ID]; ph != nil && now.Before(ph.unhealthyUntil) {
+			backoff = append(backoff, p)
+		} else {
+			healthy = append(healthy, p)
+		}
+	}
+	h.mu.Unlock()
+	return append(h.rotate(healthy), h.rotate(backoff)...)
+}
+
+func (h *Health) rotate(ps []*peers.Peer) []*peers.Peer {
+	if len(ps) <= 1 {
+		return ps
+	}
+	k := h.start(len(ps))
+	return append(ps[k:len(ps):len(ps)], ps[:k]...)
+}
+
+// failed puts a peer in backoff, doubling it on repeated failures.
+func (h *Health) failed(id string, err error) {
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ph := h.peers[id]
+	if ph == nil {
+		ph = &peerHealth{}
+		h.peers[id] = ph
+	}
+	if ph.backoff == 0 {
+		ph.backoff = minBackoff
+	} else if ph.backoff < maxBackoff {
+		ph.backoff = min(2*ph.backoff, maxBackoff)
+	}
+	ph.unhealthyUntil = now.Add(ph.backoff)
+	ph.lastError, ph.lastErrorAt = err.Error(), now
+}
+
+// succeeded clears a peer's backoff; its last error stays for /debug.
+func (h *Health) succeeded(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ph := h.peers[id]; ph != nil {
+		ph.backoff, ph.unhealthyUntil = 0, time.Time{}
+	}
+}
+
+// State reports a peer's health for /debug/peerproxy.
+func (h *Health) State(id string) (healthy bool, lastError string, lastErrorAt time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ph := h.peers[id]
+	if ph == nil {
+		return true, "", time.Time{}
+	}
+	return !h.clock.Now().Before(ph.unhealthyUntil), ph.lastError, ph.lastErrorAt
+}

@@ -1,0 +1,225 @@
+package registration
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+// Registration publishes this server's entry in the StorageVersion of
+// every built-in persisted resource it serves, and heals edits and
+// deletions of those entries. Every server runs one; writes are
+// read-modify-write with conflict retry, so none loses another's entry.
+type Registration struct {
+	self   string
+	client kubernetes.Interface
+	lister apiserverinternallisters.StorageVersionLister
+	synced cache.InformerSynced
+	queue  workqueue.TypedRateLimitingInterface[string]
+	clock  clock.Clock
+	// local computes this server's entries; retried until it succeeds.
+	local func(context.Context) (map[string]peers.Entry, error)
+
+	// desired is nil until local has succeeded once.
+	desired atomic.Pointer[map[string]peers.Entry]
+}
+
+// NewRegistration builds the controller over a StorageVersion informer.
+func NewRegistration(self string, client kubernetes.Interface, versions cache.SharedIndexInformer, local func(context.Context) (map[string]peers.Entry, error), clk clock.Clock) *Registration {
+	r := &Registration{
+		self:   self,
+		client: client,
+		lister: apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
+		synced: versions.HasSynced,
+		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_storage_version_registration"}),
+		clock:  clk,
+		local:  local,
+	}
+	_, _ = versions.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.enqueue,
+		UpdateFunc: func(_, obj any) { r.enqueue(obj) },
+		DeleteFunc: r.enqueue,
+	})
+	return r
+}
+
+func (r *Registration) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	if d := r.desired.Load(); d != nil {
+		if _, ok := (*d)[key]; ok {
+			r.queue.Add(key)
+			return
+		}
+	}
+	// Not ours to have: still look, in case it holds a stale entry of ours.
+	if sv, ok := obj.(*apiserverinternalv1alpha1.StorageVersion); ok {
+		if _, has := findEntry(sv.Status.StorageVersions, r.self); has {
+			r.queue.Add(key)
+		}
+	}
+}
+
+// Run waits for this server's first entries (Seed), then keeps them
+// published until ctx ends. Every resync it recomputes them and re-checks
+// every entry even without events.
+func (r *Registration) Run(ctx context.Context, workers int, resync time.Duration) {
+	defer utilruntime.HandleCrash()
+	defer r.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync("mvp-storage-version-registration", ctx.Done(), r.synced) {
+		return
+	}
+	// The peer-table hook reads this server's API before readiness and
+	// seeds the first entries; later ones are recomputed every resync.
+	if wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		return r.desired.Load() != nil, nil
+	}) != nil {
+		return
+	}
+	klog.InfoS("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
+	r.enqueueAll()
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "write", r.sync) }, time.Second)
+	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := r.refreshDesired(ctx); err != nil {
+			klog.ErrorS(err, "Cannot recompute this server's storage versions; keeping the last ones")
+		}
+		r.enqueueAll()
+	}, resync)
+}
+
+// refreshDesired recomputes this server's entries, retrying until it
+// succeeds or ctx ends.
+func (r *Registration) refreshDesired(ctx context.Context) error {
+	return wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		entries, err := r.local(ctx)
+		if err != nil {
+			registrationErrors.WithLabelValues("discover").Inc()
+			klog.ErrorS(err, "Cannot compute this server's storage versions yet; retrying")
+			return false, nil
+		}
+		r.desired.Store(&entries)
+		return true, nil
+	})
+}
+
+// Seed sets this server's first entries, read by whoever read its API.
+func (r *Registration) Seed(entries map[string]peers.Entry) { r.desired.Store(&entries) }
+
+func (r *Registration) enqueueAll() {
+	if d := r.desired.Load(); d != nil {
+		for name := range *d {
+			r.queue.Add(name)
+		}
+	}
+	all, _ := r.lister.List(labels.Everything())
+	for _, sv := range all {
+		r.enqueue(sv)
+	}
+}
+
+// sync makes StorageVersion name hold exactly this server's desired entry
+// (or none, if it serves no such resource). It is idempotent.
+func (r *Registration) sync(ctx context.Context, name string) error {
+	d := r.desired.Load()
+	if d == nil {
+		return nil
+	}
+	want, wanted := (*d)[name]
+	if sv, err := r.lister.Get(name); err == nil {
+		got, has := findEntry(sv.Status.StorageVersions, r.self)
+		if wanted && has && entryEqual(got, want) && statusConsistent(&sv.Status) {
+			return nil
+		}
+		if !wanted && !has {
+			return nil
+		}
+	} else if apierrors.IsNotFound(err) && !wanted {
+		return nil
+	}
+
+	var e *peers.Entry
+	if wanted {
+		e = &want
+	}
+	return writeEntries(ctx, r.client, name, wanted, r.clock, func(entries []peers.Entry) []peers.Entry {
+		return withEntry(entries, r.self, e)
+	})
+}
+
+// writeEntries applies edit to StorageVersion name's entries with
+// read-modify-write and conflict retry. create: make the object if it is
+// missing. An object left without entries is deleted.
+func writeEntries(ctx context.Context, client kubernetes.Interface, name string, create bool, clk clock.Clock, edit func([]peers.Entry) []peers.Entry) error {
+	svs := client.InternalV1alpha1().StorageVersions()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sv, err := svs.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && create:
+			sv, err = svs.Create(ctx, &apiserverinternalv1alpha1.StorageVersion{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				// Another server created it first: read theirs and retry.
+				return apierrors.NewConflict(schema.GroupResource{Group: "internal.apiserver.k8s.io", Resource: "storageversions"}, name, err)
+			}
+			if err != nil {
+				return err
+			}
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		}
+
+		entries := edit(sv.Status.StorageVersions)
+		if len(entries) == 0 {
+			rv, uid := sv.ResourceVersion, sv.UID
+			err := svs.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid}})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		before := sv.Status.DeepCopy()
+		setStatus(&sv.Status, entries, metav1.NewTime(clk.Now()))
+		if statusEqual(before, &sv.Status) {
+			return nil
+		}
+		if _, err := svs.UpdateStatus(ctx, sv, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("updating StorageVersion %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+func statusEqual(a, b *apiserverinternalv1alpha1.StorageVersionStatus) bool {
+	if len(a.StorageVersions) != len(b.StorageVersions) || !statusConsistent(a) {
+		return false
+	}
+	for i := range a.StorageVersions {
+		if !entryEqual(a.StorageVersions[i], b.StorageVersions[i]) {
+			return false
+		}
+	}
+	return true
+}

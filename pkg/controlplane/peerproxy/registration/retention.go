@@ -1,0 +1,201 @@
+package registration
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+)
+
+// DefaultRetention keeps a departed server's entries and identity lease
+// this long.
+const DefaultRetention = 10 * time.Minute
+
+// Table is the peer table as retention reads it.
+type Table interface {
+	Snapshot() *peers.Snapshot
+	// Subscribe calls f with every new snapshot.
+	Subscribe(f func(*peers.Snapshot))
+}
+
+// emptyGrace is how long an entry-less StorageVersion may exist before it
+// is collected: a writer creates the object, then writes its status.
+const emptyGrace = time.Minute
+
+// Retention removes departed servers' entries and identity leases once they
+// have been gone for the retention window, and deletes StorageVersions left
+// with no entry.
+// Until then the entries keep the cluster knowing that the resource exists
+// (a 503, not a 404). Safe to run on every server at once.
+type Retention struct {
+	window time.Duration
+	client kubernetes.Interface
+	lister apiserverinternallisters.StorageVersionLister
+	synced cache.InformerSynced
+	table  Table
+	queue  workqueue.TypedRateLimitingInterface[string]
+	clock  clock.Clock
+}
+
+// NewRetention builds the collector; it rescans whenever the table changes.
+func NewRetention(window time.Duration, client kubernetes.Interface, versions cache.SharedIndexInformer, table Table, clk clock.Clock) *Retention {
+	r := &Retention{
+		window: window,
+		client: client,
+		lister: apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
+		synced: versions.HasSynced,
+		table:  table,
+		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_storage_version_retention"}),
+		clock:  clk,
+	}
+	table.Subscribe(r.scan)
+	return r
+}
+
+// scan queues every StorageVersion that has something to collect.
+func (r *Retention) scan(snap *peers.Snapshot) {
+	if !r.synced() {
+		return
+	}
+	all, err := r.lister.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	now := r.clock.Now()
+	for _, sv := range all {
+		if collectable(sv, snap, now, r.window) {
+			r.queue.Add(sv.Name)
+		}
+	}
+	for _, id := range expiredLeases(snap, now, r.window) {
+		r.queue.Add(leaseKey + id)
+	}
+}
+
+// leaseKey prefixes the queue's identity lease keys; a StorageVersion's
+// name never holds a '/'.
+const leaseKey = "lease/"
+
+// expiredLeases lists the servers whose identity lease was last renewed at
+// least window ago: servers of ours keep their lease when they stop
+// (identitylease.go), so vanilla peers keep asking for them (a 503) until
+// it is gone; after the window nothing of theirs is left to route to.
+func expiredLeases(snap *peers.Snapshot, now time.Time, window time.Duration) []string {
+	var out []string
+	for _, p := range snap.Peers() {
+		if p.ID != snap.Self && !p.Live && !p.LastRenew.IsZero() && now.Sub(p.LastRenew) >= window {
+			out = append(out, p.ID)
+		}
+	}
+	return out
+}
+
+// deleteLease deletes a departed server's identity lease, unless it was
+// renewed since (a restarted server keeps its identity).
+func (r *Retention) deleteLease(ctx context.Context, id string) error {
+	leases := r.client.CoordinationV1().Leases(metav1.NamespaceSystem)
+	l, err := leases.Get(ctx, id, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Spec.RenewTime != nil && r.clock.Now().Sub(l.Spec.RenewTime.Time) < r.window {
+		return nil
+	}
+	err = leases.Delete(ctx, id, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &l.ResourceVersion}})
+	if err == nil {
+		klog.InfoS("Deleted a departed kube-apiserver's identity lease after the retention window", "lease", id, "lastRenew", l.Spec.RenewTime)
+	}
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone already, or renewed: the next scan decides again
+	}
+	return err
+}
+
+// Run collects until ctx ends.
+func (r *Retention) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer r.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync("mvp-storage-version-retention", ctx.Done(), r.synced) {
+		return
+	}
+	go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "collect", r.sync) }, time.Second)
+	<-ctx.Done()
+}
+
+func (r *Retention) sync(ctx context.Context, name string) error {
+	if id, ok := strings.CutPrefix(name, leaseKey); ok {
+		return r.deleteLease(ctx, id)
+	}
+	snap := r.table.Snapshot()
+	now := r.clock.Now()
+	sv, err := r.lister.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !collectable(sv, snap, now, r.window) {
+		return nil
+	}
+	removed := 0
+	err = writeEntries(ctx, r.client, name, false, r.clock, func(entries []peers.Entry) []peers.Entry {
+		expired := expiredServers(entries, snap, now, r.window)
+		removed = len(expired)
+		out := entries
+		for _, id := range expired {
+			out = withEntry(out, id, nil)
+		}
+		return out
+	})
+	if err == nil && removed > 0 {
+		entriesCollected.Add(float64(removed))
+		klog.V(2).InfoS("Collected departed servers' storage version entries", "storageVersion", name, "entries", removed)
+	}
+	return err
+}
+
+// collectable: sv holds an expired entry, or no entry at all past the grace.
+func collectable(sv *apiserverinternalv1alpha1.StorageVersion, snap *peers.Snapshot, now time.Time, window time.Duration) bool {
+	if len(sv.Status.StorageVersions) == 0 {
+		return now.Sub(sv.CreationTimestamp.Time) > emptyGrace
+	}
+	return len(expiredServers(sv.Status.StorageVersions, snap, now, window)) > 0
+}
+
+// expiredServers returns the IDs of the entries whose servers stopped
+// being live at least window ago. This server, live servers and servers
+// the snapshot does not know yet are never expired.
+func expiredServers(entries []peers.Entry, snap *peers.Snapshot, now time.Time, window time.Duration) []string {
+	var out []string
+	for _, e := range entries {
+		if e.APIServerID == snap.Self {
+			continue
+		}
+		p, ok := snap.Peer(e.APIServerID)
+		if !ok || p.Live || p.DepartedAt.IsZero() {
+			continue
+		}
+		if now.Sub(p.DepartedAt) >= window {
+			out = append(out, e.APIServerID)
+		}
+	}
+	return out
+}
