@@ -1,5 +1,21 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Command bench is `make bench`: the Mixed Version Proxy measured side by
-// side with upstream's own (SPEC §10). For our kube-apiserver and then for
+// side with upstream's own (docs/performance.md). For our kube-apiserver and then for
 // upstream's vanilla one built from the same pinned module, it starts a
 // fresh etcd and a pair of servers on loopback: A without batch/v1, B
 // full, gate on, same flags. It reads one Job directly from B and through

@@ -1,9 +1,25 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 // Package options gives the Mixed Version Proxy's flags their meaning.
 //
 // The flags themselves (--peer-ca-file, --peer-advertise-ip,
 // --peer-advertise-port) are registered once by upstream's control-plane
 // options; this package reads their values after parsing, applies the
-// fallbacks of SPEC §3, validates them and produces a plain Config that the
+// fallbacks (docs/registration.md), validates them and produces a plain Config that the
 // rest of the fork consumes. It imports nothing else of ours.
 package options
 

@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package e2e
 
 import (
@@ -291,7 +307,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), "the same request without the marker is proxied")
 	})
 
-	ginkgo.It("serves here non-resource requests, a CRD's and an aggregated API's resources, and unknown resources (SPEC §5 rules 1, 3, 6)", func(ctx context.Context) {
+	ginkgo.It("serves here non-resource requests, a CRD's and an aggregated API's resources, and unknown resources (Decide's rules 1, 3 and 6)", func(ctx context.Context) {
 		total := func() float64 {
 			n, err := metricSum(a, "apiserver_rerouted_request_total")
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())

@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package app
 
 import (
@@ -93,11 +109,11 @@ func wireMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*p
 	}
 	// Upstream's lease controller, built in CreateServerChain from this
 	// config, deletes this server's identity lease at start and stop;
-	// vanilla peers would then forget this server (identitylease.go).
+	// vanilla peers would then forget this server (registration.KeepIdentityLease).
 	generic := config.KubeAPIs.ControlPlane.Generic
 	generic.LoopbackClientConfig.Wrap(registration.KeepIdentityLease(generic.APIServerID, peer.Retention, clock.RealClock{}))
 	// Its peer endpoint reconciler deletes the peer address record at a
-	// stop; vanilla peers resolve this server by it (identitylease.go).
+	// stop; vanilla peers resolve this server by it (registration.KeepAddressRecord).
 	if extra := &config.KubeAPIs.ControlPlane.Extra; extra.PeerEndpointLeaseReconciler != nil {
 		extra.PeerEndpointLeaseReconciler = registration.KeepAddressRecord(extra.PeerEndpointLeaseReconciler)
 	}
@@ -109,8 +125,8 @@ func wireMixedVersionProxy(config *upstreamapp.Config, peer *options.Config) (*p
 	// impersonation, priority and fairness and authorization, with
 	// RequestInfo and the user in the context. Only the aggregator's chain
 	// runs for external requests. Merged discovery answers first
-	// (discoveryfilter.go); the proxy filter then routes the rest
-	// (filter.go).
+	// (discovery.WithMergedDiscovery); the proxy filter then routes the rest
+	// (proxy.WithPeerProxy).
 	build := config.Aggregator.GenericConfig.BuildHandlerChainFunc
 	config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
 		return build(mvp.WithMergedDiscovery(mvp.WithPeerProxy(h)), c)

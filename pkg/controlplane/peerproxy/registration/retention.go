@@ -1,3 +1,19 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
 package registration
 
 import (
@@ -92,7 +108,7 @@ const leaseKey = "lease/"
 
 // expiredLeases lists the servers whose identity lease was last renewed at
 // least window ago: servers of ours keep their lease when they stop
-// (identitylease.go), so vanilla peers keep asking for them (a 503) until
+// (KeepIdentityLease), so vanilla peers keep asking for them (a 503) until
 // it is gone; after the window nothing of theirs is left to route to.
 func expiredLeases(snap *peers.Snapshot, now time.Time, window time.Duration) []string {
 	var out []string
