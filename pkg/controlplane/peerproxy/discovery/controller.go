@@ -18,9 +18,9 @@ package discovery
 
 import (
 	"context"
-	"fmt"
+	"maps"
 	"net/http"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -318,136 +318,10 @@ func (d *Controller) merge() {
 		klog.V(2).InfoS("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
 	}
 	d.mu.Lock()
-	same := sameDiscovered(d.discovered, discovered)
+	same := maps.EqualFunc(d.discovered, discovered, slices.Equal[[]schema.GroupVersionResource])
 	d.discovered = discovered
 	d.mu.Unlock()
 	if !same {
 		d.cfg.Table.SetDiscovered(discovered)
 	}
-}
-
-// inputs does the merge's bookkeeping and copies what a build needs; ok
-// is false when nothing changed since the last build.
-func (d *Controller) inputs(snap *peers.Snapshot) (Inputs, bool) {
-	now := d.cfg.Clock.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.trackExtensions(snap, now) {
-		// This server's own documents change with its extensions.
-		d.localBurst = localBurstReads
-		d.queue.Add(keyLocal)
-	}
-	d.forgetDeparted(snap, now)
-	d.recordStaleness(now)
-	if d.localDocs != nil && snap.LocalKnown() && d.allAsked(snap) {
-		d.ready.Store(true)
-	}
-	if !d.dirty || d.localDocs == nil {
-		return Inputs{}, false
-	}
-	d.dirty = false
-	in := Inputs{Self: d.cfg.Self, Now: now, Table: snap, Local: d.localDocs,
-		Peers: make(map[string]PeerDocs, len(d.state)),
-		Rules: MergeRules{Extensions: d.extensions, Removed: make(map[schema.GroupVersion]time.Time, len(d.removed))}}
-	for id, st := range d.state {
-		in.Peers[id] = *st
-	}
-	for gv, at := range d.removed {
-		in.Rules.Removed[gv] = at
-	}
-	return in, true
-}
-
-// allAsked: every live, addressed peer has been asked at least once.
-func (d *Controller) allAsked(snap *peers.Snapshot) bool {
-	for _, p := range snap.Peers() {
-		if !p.Reachable(d.cfg.Self) {
-			continue
-		}
-		if _, asked := d.state[p.ID]; !asked {
-			return false
-		}
-	}
-	return true
-}
-
-// trackExtensions records when extension group/versions go away, so a
-// peer's older document cannot bring a deleted CRD back, and reports
-// whether the set changed.
-func (d *Controller) trackExtensions(snap *peers.Snapshot, now time.Time) bool {
-	cur := snap.Extensions()
-	changed := len(cur) != len(d.extensions)
-	for gv := range d.extensions {
-		if !cur[gv] {
-			d.removed[gv] = now
-			changed = true
-		}
-	}
-	for gv, at := range d.removed {
-		if cur[gv] || now.Sub(at) > d.cfg.Retention+removedExtensionLag {
-			delete(d.removed, gv)
-			d.dirty = true
-		}
-	}
-	d.extensions = cur
-	d.dirty = d.dirty || changed
-	return changed
-}
-
-// forgetDeparted drops a peer's data once the retention window since it
-// departed (or since its data was last read) has passed, or when the peer
-// table no longer knows it.
-func (d *Controller) forgetDeparted(snap *peers.Snapshot, now time.Time) {
-	for id, st := range d.state {
-		p, known := snap.Peer(id)
-		expired := !known ||
-			(!p.Live && !p.DepartedAt.IsZero() && now.Sub(p.DepartedAt) > d.cfg.Retention) ||
-			(st.docs != nil && now.Sub(st.docs.fetchedAt) > d.cfg.Retention)
-		if !expired {
-			continue
-		}
-		if st.docs != nil {
-			klog.InfoS("Forgetting a departed peer's discovery data", "peer", id, "fetchedAt", st.docs.fetchedAt)
-		}
-		delete(d.state, id)
-		delete(d.addresses, id)
-		discoveryStaleness.DeleteLabelValues(id)
-		d.dirty = true
-	}
-}
-
-// recordStaleness sets each peer's data age.
-func (d *Controller) recordStaleness(now time.Time) {
-	for id, st := range d.state {
-		if st.docs != nil {
-			discoveryStaleness.WithLabelValues(id).Set(now.Sub(st.docs.fetchedAt).Seconds())
-		}
-	}
-}
-
-func sameDiscovered(a, b map[string][]schema.GroupVersionResource) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for id, x := range a {
-		y, ok := b[id]
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i] != y[i] {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// peerKey summarises the table's peers; a change means fetches may be due.
-func peerKey(snap *peers.Snapshot) string {
-	var b strings.Builder
-	for _, p := range snap.Peers() {
-		fmt.Fprintf(&b, "%s=%s/%t;", p.ID, p.Address, p.Live)
-	}
-	return b.String()
 }

@@ -119,34 +119,10 @@ func LocalGVRs(lists []*metav1.APIResourceList) map[schema.GroupVersionResource]
 // built-in ones are those whose group/version the schemes know (CRDs and
 // aggregated APIs are not). The hash also identifies the encoding version.
 func LocalEntries(self string, lists []*metav1.APIResourceList, schemes []*runtime.Scheme) (map[string]peers.Entry, error) {
-	type resource struct {
-		kind   string
-		hash   string
-		served []string
+	found, err := persistedResources(lists, schemes)
+	if err != nil {
+		return nil, err
 	}
-	found := map[schema.GroupResource]*resource{}
-	for _, list := range lists {
-		gv, err := schema.ParseGroupVersion(list.GroupVersion)
-		if err != nil {
-			return nil, fmt.Errorf("discovery lists an invalid group/version %q: %w", list.GroupVersion, err)
-		}
-		if !versionKnown(schemes, gv) {
-			continue
-		}
-		for _, r := range list.APIResources {
-			if strings.Contains(r.Name, "/") || r.StorageVersionHash == "" {
-				continue // subresources and resources without storage
-			}
-			gr := gv.WithResource(r.Name).GroupResource()
-			res := found[gr]
-			if res == nil {
-				res = &resource{kind: r.Kind, hash: r.StorageVersionHash}
-				found[gr] = res
-			}
-			res.served = append(res.served, gv.String())
-		}
-	}
-
 	out := make(map[string]peers.Entry, len(found))
 	for gr, res := range found {
 		enc, ok := encodingVersion(schemes, gr.Group, res.kind, res.hash)
@@ -173,6 +149,41 @@ func LocalEntries(self string, lists []*metav1.APIResourceList, schemes []*runti
 		}
 	}
 	return out, nil
+}
+
+// persistedResource is one built-in persisted resource as discovery lists it.
+type persistedResource struct {
+	kind   string
+	hash   string
+	served []string // the group/versions that serve it
+}
+
+// persistedResources finds, in lists, the resources with storage whose
+// group/version the schemes know.
+func persistedResources(lists []*metav1.APIResourceList, schemes []*runtime.Scheme) (map[schema.GroupResource]*persistedResource, error) {
+	found := map[schema.GroupResource]*persistedResource{}
+	for _, list := range lists {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		if err != nil {
+			return nil, fmt.Errorf("discovery lists an invalid group/version %q: %w", list.GroupVersion, err)
+		}
+		if !versionKnown(schemes, gv) {
+			continue
+		}
+		for _, r := range list.APIResources {
+			if strings.Contains(r.Name, "/") || r.StorageVersionHash == "" {
+				continue // subresources and resources without storage
+			}
+			gr := gv.WithResource(r.Name).GroupResource()
+			res := found[gr]
+			if res == nil {
+				res = &persistedResource{kind: r.Kind, hash: r.StorageVersionHash}
+				found[gr] = res
+			}
+			res.served = append(res.served, gv.String())
+		}
+	}
+	return found, nil
 }
 
 func versionKnown(schemes []*runtime.Scheme, gv schema.GroupVersion) bool {

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,11 +94,11 @@ func TestLocalEntries(t *testing.T) {
 	}
 	for name, e := range got {
 		for _, s := range e.ServedVersions {
-			if !contains(e.DecodableVersions, s) {
+			if !slices.Contains(e.DecodableVersions, s) {
 				t.Errorf("%s: served %s not decodable (the API rejects that)", name, s)
 			}
 		}
-		if !contains(e.DecodableVersions, e.EncodingVersion) {
+		if !slices.Contains(e.DecodableVersions, e.EncodingVersion) {
 			t.Errorf("%s: encoding version not decodable", name)
 		}
 	}
@@ -110,15 +111,6 @@ func TestLocalEntriesUnknownHash(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "apps") || !strings.Contains(err.Error(), "Deployment") {
 		t.Fatalf("err = %v, want one naming the resource", err)
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // While a server installs its paths, a group/version it does not serve

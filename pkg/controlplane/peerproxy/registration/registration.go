@@ -19,6 +19,7 @@ package registration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -228,14 +229,8 @@ func writeEntries(ctx context.Context, client kubernetes.Interface, name string,
 	})
 }
 
+// statusEqual: a and b hold the same entries, and a's status already
+// agrees with them.
 func statusEqual(a, b *apiserverinternalv1alpha1.StorageVersionStatus) bool {
-	if len(a.StorageVersions) != len(b.StorageVersions) || !statusConsistent(a) {
-		return false
-	}
-	for i := range a.StorageVersions {
-		if !entryEqual(a.StorageVersions[i], b.StorageVersions[i]) {
-			return false
-		}
-	}
-	return true
+	return statusConsistent(a) && slices.EqualFunc(a.StorageVersions, b.StorageVersions, entryEqual)
 }
