@@ -26,14 +26,16 @@ import (
 const module = "github.com/mvp-apiserver/kube-apiserver"
 
 // allowedImports lists, for each piece, the packages of ours it may depend
-// on (directly or not): leaves none, the pieces only the leaves
+// on (directly or not): the generic controller loop and peerclient none,
+// the peer table only the loop, the pieces only those three
 // (docs/design.md).
 var allowedImports = map[string][]string{
-	"peers":        nil,
+	"controller":   nil,
 	"peerclient":   nil,
+	"peers":        {"controller"},
 	"proxy":        {"peers", "peerclient"},
-	"discovery":    {"peers", "peerclient"},
-	"registration": {"peers", "peerclient"},
+	"discovery":    {"controller", "peers", "peerclient"},
+	"registration": {"controller", "peers", "peerclient"},
 }
 
 // goList runs go list in the module and returns its output's lines.

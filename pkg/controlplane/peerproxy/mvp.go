@@ -51,6 +51,9 @@ import (
 )
 
 const (
+	// discoveryWorkers fetch peers' discovery concurrently, so one slow
+	// peer holds up no other.
+	discoveryWorkers = 4
 	// loopbackCallTimeout bounds each call the controllers make to this
 	// server, so a hung call never holds a worker. Informers' watches
 	// use a client without it.
@@ -140,14 +143,14 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		return nil, err
 	}
 	clk := clock.RealClock{}
-	svInformer := m.cluster.Internal().V1alpha1().StorageVersions().Informer()
+	svInformer := m.cluster.Internal().V1alpha1().StorageVersions()
 	src := peers.TableSources{
-		Leases:          m.leases.Coordination().V1().Leases().Informer(),
+		Leases:          m.leases.Coordination().V1().Leases(),
 		StorageVersions: svInformer,
 	}
 	if m.crds != nil {
-		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions().Informer()
-		src.APIServices = m.apiServices.Apiregistration().V1().APIServices().Informer()
+		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions()
+		src.APIServices = m.apiServices.Apiregistration().V1().APIServices()
 	}
 	m.table = peers.NewPeerTable(cfg.ServerID, cfg.LiveWindow, src, clk)
 	m.health = proxy.NewHealth(clk)
@@ -266,8 +269,8 @@ func (m *MixedVersionProxy) startPeerTable(ctx genericapiserver.PostStartHookCon
 	if m.transports != nil {
 		m.transports.Run(ctx)
 	}
-	go m.table.Run(ctx)
-	go m.retention.Run(ctx)
+	go m.table.Run(ctx, 1)
+	go m.retention.Run(ctx, 1)
 	// Every built-in group/version is installed before post-start hooks
 	// run; reading them now means that once ready, this server never takes
 	// a resource it lacks for one it serves (or the reverse).
@@ -307,7 +310,7 @@ func (m *MixedVersionProxy) addressPublished() bool {
 }
 
 func (m *MixedVersionProxy) startDiscovery(ctx genericapiserver.PostStartHookContext) error {
-	go m.discovery.Run(ctx)
+	go m.discovery.Run(ctx, discoveryWorkers)
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		return m.discovery.Ready(), nil
 	})
@@ -318,7 +321,7 @@ func (m *MixedVersionProxy) startRegistration(ctx genericapiserver.PostStartHook
 		klog.InfoS("StorageVersionAPI is enabled: upstream's storage version updater publishes this server's entries; the Mixed Version Proxy only reads them")
 		return nil
 	}
-	go m.registration.Run(ctx, 2, 5*time.Minute)
+	go m.registration.Run(ctx, 2)
 	return nil
 }
 

@@ -27,10 +27,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 )
@@ -50,14 +50,12 @@ const (
 	peerRefresh = 10 * time.Second
 	// peerRetryAfterError: a peer whose last fetch failed is asked again sooner.
 	peerRetryAfterError = 2 * time.Second
-	// discoveryWorkers fetch concurrently, so one slow peer holds up no other.
-	discoveryWorkers = 4
 )
 
-// Work items besides peer IDs (which never start with "/").
+// The one key of the local reads' queue and of the merges' queue.
 const (
-	keyLocal = "/local" // read this server's own documents
-	keyMerge = "/merge" // rebuild the merged snapshot if anything changed
+	keyLocal = "local" // read this server's own documents
+	keyMerge = "merge" // rebuild the merged snapshot if anything changed
 )
 
 // Merged holds the current Snapshot; nil until this
@@ -97,16 +95,19 @@ type Config struct {
 }
 
 // Controller keeps merged discovery up to date, in the controllers'
-// shape: the peer table's changes and timers enqueue keys (a peer ID,
-// keyLocal, keyMerge); workers sync one key at a time. Fetches are
-// polled, not watched (discovery has no watch), so each sync schedules
-// its key's next run.
+// shape, with one queue per kind of work: peer IDs to fetch (peers), this
+// server's own documents to read (locals), the merge to rebuild (merges).
+// The peer table's changes and timers enqueue; workers sync one key at a
+// time. Fetches are polled, not watched (discovery has no watch), so each
+// fetch schedules its key's next run.
 type Controller struct {
-	cfg   Config
-	local getFunc
-	peers *http.Client
-	queue workqueue.TypedDelayingInterface[string]
-	ready atomic.Bool
+	cfg    Config
+	local  getFunc
+	client *http.Client
+	peers  controller.Queue[string]
+	locals controller.Queue[string]
+	merges controller.Queue[string]
+	ready  atomic.Bool
 
 	mu        sync.Mutex
 	localDocs *serverDocs
@@ -126,11 +127,12 @@ type Controller struct {
 // NewController builds the controller; nothing runs until Run.
 func NewController(cfg Config) *Controller {
 	d := &Controller{
-		cfg:   cfg,
-		local: inProcess(cfg.Local),
-		peers: &http.Client{Transport: cfg.Peers, Timeout: fetchTimeout},
-		queue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
-			Name: "mvp_peer_discovery", Clock: cfg.Clock}),
+		cfg:       cfg,
+		local:     inProcess(cfg.Local),
+		client:    &http.Client{Transport: cfg.Peers, Timeout: fetchTimeout},
+		peers:     controller.NewQueueWithClock[string]("mvp_peer_discovery", cfg.Clock),
+		locals:    controller.NewQueueWithClock[string]("mvp_peer_discovery_local", cfg.Clock),
+		merges:    controller.NewQueueWithClock[string]("mvp_peer_discovery_merge", cfg.Clock),
 		state:     map[string]*PeerDocs{},
 		addresses: map[string]string{},
 		removed:   map[schema.GroupVersion]time.Time{},
@@ -144,43 +146,18 @@ func NewController(cfg Config) *Controller {
 // live at the time was asked once.
 func (d *Controller) Ready() bool { return d.ready.Load() && d.cfg.Publish.Snapshot() != nil }
 
-// Run syncs until ctx ends.
-func (d *Controller) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
-	go func() {
-		<-ctx.Done()
-		d.queue.ShutDown()
-	}()
-	d.queue.Add(keyLocal)
+// Run fetches from peers with workers (so one slow peer holds up no
+// other), reads this server's documents and merges with one each, until
+// ctx ends.
+func (d *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	ctx = controller.WithName(ctx, "mvp-peer-discovery")
+	d.locals.Add(keyLocal)
 	d.tableChanged(d.cfg.Table.Snapshot())
-	var wg sync.WaitGroup
-	for range discoveryWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d.processNext(ctx) {
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func (d *Controller) processNext(ctx context.Context) bool {
-	key, quit := d.queue.Get()
-	if quit {
-		return false
-	}
-	defer d.queue.Done(key)
-	switch key {
-	case keyLocal:
-		d.syncLocal(ctx)
-		d.queue.AddAfter(keyLocal, d.nextLocalRead())
-	case keyMerge:
-		d.merge()
-	default:
-		d.syncPeer(ctx, key)
-	}
-	return true
+	controller.Run(ctx, d.peers, workers, d.syncPeer, nil)
+	controller.Run(ctx, d.locals, 1, d.syncLocal, nil)
+	controller.Run(ctx, d.merges, 1, d.syncMerge, nil)
+	<-ctx.Done()
 }
 
 // tableChanged runs on the peer table's worker: a peer that became live or
@@ -202,9 +179,9 @@ func (d *Controller) tableChanged(snap *peers.Snapshot) {
 	}
 	d.mu.Unlock()
 	for _, id := range due {
-		d.queue.Add(id)
+		d.peers.Add(id)
 	}
-	d.queue.Add(keyMerge)
+	d.merges.Add(keyMerge)
 }
 
 // nextLocalRead is when this server's documents are read next.
@@ -218,15 +195,17 @@ func (d *Controller) nextLocalRead() time.Duration {
 	return localRefresh
 }
 
-// syncLocal reads this server's own documents in-process.
-func (d *Controller) syncLocal(ctx context.Context) {
+// syncLocal reads this server's own documents in-process and schedules
+// the next read.
+func (d *Controller) syncLocal(ctx context.Context, _ string) error {
+	defer d.locals.AddAfter(keyLocal, d.nextLocalRead())
 	d.mu.Lock()
 	prev := d.localDocs
 	d.mu.Unlock()
 	docs, changed, err := readDocs(ctx, d.local, prev)
 	if err != nil {
-		klog.V(2).InfoS("Reading this server's own discovery", "err", err)
-		return
+		klog.FromContext(ctx).V(2).Info("Reading this server's own discovery", "err", err)
+		return nil // read again at the next turn
 	}
 	if changed {
 		docs.fetchedAt = d.cfg.Clock.Now()
@@ -234,15 +213,16 @@ func (d *Controller) syncLocal(ctx context.Context) {
 		d.localDocs, d.dirty = docs, true
 		d.mu.Unlock()
 	}
-	d.queue.Add(keyMerge)
+	d.merges.Add(keyMerge)
+	return nil
 }
 
 // syncPeer reads one live peer's documents and schedules its next read; a
 // peer not live now is left alone until the table makes it live again.
-func (d *Controller) syncPeer(ctx context.Context, id string) {
+func (d *Controller) syncPeer(ctx context.Context, id string) error {
 	p, known := d.cfg.Table.Snapshot().Peer(id)
 	if !known || !p.Reachable(d.cfg.Self) {
-		return
+		return nil
 	}
 	d.mu.Lock()
 	var prev *serverDocs
@@ -251,22 +231,23 @@ func (d *Controller) syncPeer(ctx context.Context, id string) {
 	}
 	d.mu.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	docs, changed, err := readDocs(fctx, fromPeer(d.peers, d.cfg.UserHeader, p.Address), prev)
+	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev)
 	cancel()
 	if ctx.Err() != nil {
-		return // this server is stopping: not the peer's fault
+		return nil // this server is stopping: not the peer's fault
 	}
-	d.record(id, p.Address, docs, changed, err)
+	d.record(klog.FromContext(ctx), id, p.Address, docs, changed, err)
 	next := peerRefresh
 	if err != nil {
 		next = peerRetryAfterError
 	}
-	d.queue.AddAfter(id, next)
-	d.queue.Add(keyMerge)
+	d.peers.AddAfter(id, next)
+	d.merges.Add(keyMerge)
+	return nil
 }
 
 // record keeps the outcome of one fetch.
-func (d *Controller) record(id, address string, docs *serverDocs, changed bool, err error) {
+func (d *Controller) record(logger klog.Logger, id, address string, docs *serverDocs, changed bool, err error) {
 	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -283,9 +264,9 @@ func (d *Controller) record(id, address string, docs *serverDocs, changed bool, 
 		countDiscoverySyncError(kind)
 		if st.lastError == "" {
 			if st.docs != nil {
-				klog.InfoS("Peer discovery fetch failed; keeping its last data, marked stale", "peer", id, "address", address, "err", err)
+				logger.Info("Peer discovery fetch failed; keeping its last data, marked stale", "peer", id, "address", address, "err", err)
 			} else {
-				klog.V(2).InfoS("Peer discovery fetch failed; retrying", "peer", id, "address", address, "err", err)
+				logger.V(2).Info("Peer discovery fetch failed; retrying", "peer", id, "address", address, "err", err)
 			}
 			d.dirty = true
 		}
@@ -306,16 +287,22 @@ func (d *Controller) record(id, address string, docs *serverDocs, changed bool, 
 
 // merge rebuilds the snapshot when anything it depends on changed: the
 // inputs are copied under the lock, built outside it, and swapped in.
-func (d *Controller) merge() {
+// syncMerge rebuilds the merged snapshot if anything changed.
+func (d *Controller) syncMerge(ctx context.Context, _ string) error {
+	d.merge(klog.FromContext(ctx))
+	return nil
+}
+
+func (d *Controller) merge(logger klog.Logger) {
 	snap := d.cfg.Table.Snapshot()
-	in, ok := d.inputs(snap)
+	in, ok := d.inputs(logger, snap)
 	if !ok {
 		return
 	}
 	out, discovered := Build(in)
 	prev := d.cfg.Publish.current.Swap(out)
 	if prev == nil || prev.APIsETag != out.APIsETag || prev.APIETag != out.APIETag {
-		klog.V(2).InfoS("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
+		logger.V(2).Info("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
 	}
 	d.mu.Lock()
 	same := maps.EqualFunc(d.discovered, discovered, slices.Equal[[]schema.GroupVersionResource])

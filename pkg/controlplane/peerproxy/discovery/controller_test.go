@@ -29,9 +29,11 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 	"k8s.io/kube-openapi/pkg/handler3"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 )
@@ -154,7 +156,7 @@ func TestForgetDeparted(t *testing.T) {
 		lease("departed", "127.0.0.3:6443", 2*time.Minute),
 		lease("recent", "127.0.0.4:6443", 50*time.Second),
 	}})
-	d.forgetDeparted(snap, t0)
+	d.forgetDeparted(klog.Background(), snap, t0)
 	for id, want := range map[string]bool{"live": true, "departed": false, "recent": true, "unknown": false} {
 		if _, kept := d.state[id]; kept != want {
 			t.Errorf("peer %s kept=%t, want %t", id, kept, want)
@@ -189,16 +191,22 @@ func TestReadOpenAPIRootIgnoresANewETagOnTheSameContent(t *testing.T) {
 func TestLocalReadsFollowExtensionChanges(t *testing.T) {
 	table := &fakeTable{}
 	d := NewController(Config{Self: "a", Table: table, Clock: clocktesting.NewFakeClock(t0), Publish: &Merged{}})
-	t.Cleanup(d.queue.ShutDown)
+	t.Cleanup(func() {
+		for _, q := range []controller.Queue[string]{d.peers, d.locals, d.merges} {
+			q.ShutDown()
+		}
+	})
 	crd := schema.GroupVersion{Group: "example.com", Version: "v1"}
 	withCRD := peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0, Extensions: map[schema.GroupVersion]bool{crd: true}})
 
 	queued := func() map[string]bool {
 		out := map[string]bool{}
-		for d.queue.Len() > 0 {
-			k, _ := d.queue.Get()
-			out[k] = true
-			d.queue.Done(k)
+		for _, q := range []controller.Queue[string]{d.peers, d.locals, d.merges} {
+			for q.Len() > 0 {
+				k, _ := q.Get()
+				out[k] = true
+				q.Done(k)
+			}
 		}
 		return out
 	}
@@ -210,7 +218,7 @@ func TestLocalReadsFollowExtensionChanges(t *testing.T) {
 		if q := queued(); !q[keyMerge] {
 			t.Fatalf("a table change queued %v, want a merge", q)
 		}
-		d.merge()
+		d.merge(klog.Background())
 		return queued()
 	}
 	if q := change(withCRD); !q[keyLocal] {

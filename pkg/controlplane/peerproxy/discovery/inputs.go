@@ -29,16 +29,16 @@ import (
 
 // inputs does the merge's bookkeeping and copies what a build needs; ok
 // is false when nothing changed since the last build.
-func (d *Controller) inputs(snap *peers.Snapshot) (Inputs, bool) {
+func (d *Controller) inputs(logger klog.Logger, snap *peers.Snapshot) (Inputs, bool) {
 	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.trackExtensions(snap, now) {
 		// This server's own documents change with its extensions.
 		d.localBurst = localBurstReads
-		d.queue.Add(keyLocal)
+		d.locals.Add(keyLocal)
 	}
-	d.forgetDeparted(snap, now)
+	d.forgetDeparted(logger, snap, now)
 	d.recordStaleness(now)
 	if d.localDocs != nil && snap.LocalKnown() && d.allAsked(snap) {
 		d.ready.Store(true)
@@ -98,7 +98,7 @@ func (d *Controller) trackExtensions(snap *peers.Snapshot, now time.Time) bool {
 // forgetDeparted drops a peer's data once the retention window since it
 // departed (or since its data was last read) has passed, or when the peer
 // table no longer knows it.
-func (d *Controller) forgetDeparted(snap *peers.Snapshot, now time.Time) {
+func (d *Controller) forgetDeparted(logger klog.Logger, snap *peers.Snapshot, now time.Time) {
 	for id, st := range d.state {
 		p, known := snap.Peer(id)
 		expired := !known ||
@@ -108,7 +108,7 @@ func (d *Controller) forgetDeparted(snap *peers.Snapshot, now time.Time) {
 			continue
 		}
 		if st.docs != nil {
-			klog.InfoS("Forgetting a departed peer's discovery data", "peer", id, "fetchedAt", st.docs.fetchedAt)
+			logger.Info("Forgetting a departed peer's discovery data", "peer", id, "fetchedAt", st.docs.fetchedAt)
 		}
 		delete(d.state, id)
 		delete(d.addresses, id)

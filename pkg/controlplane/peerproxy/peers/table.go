@@ -17,13 +17,22 @@ limitations under the License.
 package peers
 
 import (
+	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions/apiextensions/v1"
+	apiextensionslisters "k8s.io/apiextensions-apiserver/pkg/client/listers/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiserverinternalinformers "k8s.io/client-go/informers/apiserverinternal/v1alpha1"
+	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
+	apiregistrationinformers "k8s.io/kube-aggregator/pkg/client/informers/externalversions/apiregistration/v1"
+	apiregistrationlisters "k8s.io/kube-aggregator/pkg/client/listers/apiregistration/v1"
+
 	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -31,9 +40,7 @@ import (
 	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
-	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"k8s.io/utils/clock"
 )
 
@@ -53,16 +60,18 @@ type PeerTable struct {
 
 	leases      coordinationlisters.LeaseNamespaceLister
 	versions    apiserverinternallisters.StorageVersionLister
-	crds        cache.Indexer // optional
-	apiServices cache.Indexer // optional
+	crds        apiextensionslisters.CustomResourceDefinitionLister // nil without proxying
+	apiServices apiregistrationlisters.APIServiceLister             // nil without proxying
 	synced      []cache.InformerSynced
 	local       atomic.Pointer[map[schema.GroupVersionResource]bool]
 	discovered  atomic.Pointer[map[string][]schema.GroupVersionResource]
-	queue       workqueue.TypedRateLimitingInterface[string]
+	// queue holds one key, tableKey: every change rebuilds the whole table.
+	queue controller.Queue[string]
 
 	current atomic.Pointer[Snapshot]
 	built   atomic.Bool
-	// missingSince is only touched by the single worker.
+	// missingSince is only touched by sync, which never runs twice at
+	// once: the queue holds one key.
 	missingSince map[string]time.Time
 
 	mu          sync.Mutex
@@ -72,43 +81,44 @@ type PeerTable struct {
 // TableSources are the informers a PeerTable is built from.
 type TableSources struct {
 	// Leases: kube-system identity leases. StorageVersions: all of them.
-	Leases, StorageVersions cache.SharedIndexInformer
-	// CRDs and APIServices mark extension group/versions; optional.
-	CRDs, APIServices cache.SharedIndexInformer
+	Leases          coordinationinformers.LeaseInformer
+	StorageVersions apiserverinternalinformers.StorageVersionInformer
+	// CRDs and APIServices mark extension group/versions; nil when this
+	// server does not proxy.
+	CRDs        apiextensionsinformers.CustomResourceDefinitionInformer
+	APIServices apiregistrationinformers.APIServiceInformer
 }
 
 // NewPeerTable builds a table over its sources.
 func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk clock.Clock) *PeerTable {
-	leases, versions := src.Leases, src.StorageVersions
 	t := &PeerTable{
 		self:         self,
 		liveWindow:   liveWindow,
 		clock:        clk,
-		leases:       coordinationlisters.NewLeaseLister(leases.GetIndexer()).Leases("kube-system"),
-		versions:     apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
-		synced:       []cache.InformerSynced{leases.HasSynced, versions.HasSynced},
-		queue:        workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_peer_table"}),
+		leases:       src.Leases.Lister().Leases(metav1.NamespaceSystem),
+		versions:     src.StorageVersions.Lister(),
+		queue:        controller.NewQueue[string]("mvp_peer_table"),
 		missingSince: map[string]time.Time{},
 	}
 	// An empty table until the first build: nothing is live, nothing known.
 	t.current.Store(BuildSnapshot(SnapshotInputs{Self: self, Now: clk.Now(), LiveWindow: liveWindow}))
+	informers := []cache.SharedIndexInformer{src.Leases.Informer(), src.StorageVersions.Informer()}
+	if src.CRDs != nil {
+		t.crds = src.CRDs.Lister()
+		informers = append(informers, src.CRDs.Informer())
+	}
+	if src.APIServices != nil {
+		t.apiServices = src.APIServices.Lister()
+		informers = append(informers, src.APIServices.Informer())
+	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { t.queue.Add(tableKey) },
 		UpdateFunc: func(any, any) { t.queue.Add(tableKey) },
 		DeleteFunc: func(any) { t.queue.Add(tableKey) },
 	}
-	for _, inf := range []cache.SharedIndexInformer{leases, versions, src.CRDs, src.APIServices} {
-		if inf != nil {
-			_, _ = inf.AddEventHandler(h)
-		}
-	}
-	if src.CRDs != nil {
-		t.crds = src.CRDs.GetIndexer()
-		t.synced = append(t.synced, src.CRDs.HasSynced)
-	}
-	if src.APIServices != nil {
-		t.apiServices = src.APIServices.GetIndexer()
-		t.synced = append(t.synced, src.APIServices.HasSynced)
+	for _, inf := range informers {
+		_, _ = inf.AddEventHandler(h)
+		t.synced = append(t.synced, inf.HasSynced)
 	}
 	return t
 }
@@ -133,11 +143,8 @@ func (t *PeerTable) SetDiscovered(byPeer map[string][]schema.GroupVersionResourc
 func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
 	out := map[schema.GroupVersion]bool{}
 	if t.crds != nil {
-		for _, obj := range t.crds.List() {
-			crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition)
-			if !ok {
-				continue
-			}
+		crds, _ := t.crds.List(labels.Everything())
+		for _, crd := range crds {
 			for _, v := range crd.Spec.Versions {
 				if v.Served {
 					out[schema.GroupVersion{Group: crd.Spec.Group, Version: v.Name}] = true
@@ -146,9 +153,9 @@ func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
 		}
 	}
 	if t.apiServices != nil {
-		for _, obj := range t.apiServices.List() {
-			as, ok := obj.(*apiregistrationv1.APIService)
-			if ok && as.Spec.Service != nil {
+		apiServices, _ := t.apiServices.List(labels.Everything())
+		for _, as := range apiServices {
+			if as.Spec.Service != nil {
 				out[schema.GroupVersion{Group: as.Spec.Group, Version: as.Spec.Version}] = true
 			}
 		}
@@ -170,35 +177,24 @@ func (t *PeerTable) Subscribe(f func(*Snapshot)) {
 func (t *PeerTable) HasSynced() bool { return t.built.Load() }
 
 // Run rebuilds the table on every change, and periodically because
-// liveness changes with time alone. It returns when ctx ends.
-func (t *PeerTable) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
-	defer t.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("mvp-peer-table", ctx.Done(), t.synced...) {
+// liveness changes with time alone, until ctx ends. One key means one
+// worker; more would wait for it.
+func (t *PeerTable) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	ctx = controller.WithName(ctx, "mvp-peer-table")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, t.synced...) {
+		t.queue.ShutDown()
 		return
 	}
 	t.queue.Add(tableKey)
-	go wait.UntilWithContext(ctx, func(context.Context) { t.queue.Add(tableKey) }, t.liveWindow/6)
-	for t.processNext() {
-	}
+	controller.Run(ctx, t.queue, workers, t.sync, nil)
+	wait.UntilWithContext(ctx, func(context.Context) { t.queue.Add(tableKey) }, t.liveWindow/6)
 }
 
-func (t *PeerTable) processNext() bool {
-	key, quit := t.queue.Get()
-	if quit {
-		return false
-	}
-	defer t.queue.Done(key)
-	if err := t.rebuild(); err != nil {
-		utilruntime.HandleError(err)
-		t.queue.AddRateLimited(key)
-		return true
-	}
-	t.queue.Forget(key)
-	return true
-}
+// sync rebuilds the whole table, whatever the key.
+func (t *PeerTable) sync(ctx context.Context, _ string) error { return t.rebuild(ctx) }
 
-func (t *PeerTable) rebuild() error {
+func (t *PeerTable) rebuild(ctx context.Context) error {
 	leases, err := t.leases.List(labels.Everything())
 	if err != nil {
 		return err
@@ -224,7 +220,7 @@ func (t *PeerTable) rebuild() error {
 
 	old := t.current.Swap(snap)
 	t.built.Store(true)
-	logLivenessChanges(old, snap)
+	logLivenessChanges(klog.FromContext(ctx), old, snap)
 	recordPeers(snap)
 
 	t.mu.Lock()
@@ -267,7 +263,7 @@ func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease,
 
 // logLivenessChanges logs a peer turning live or not live: rare events an
 // operator wants to see, never per request.
-func logLivenessChanges(old, cur *Snapshot) {
+func logLivenessChanges(logger klog.Logger, old, cur *Snapshot) {
 	for _, p := range cur.Peers() {
 		if p.ID == cur.Self {
 			continue
@@ -275,9 +271,9 @@ func logLivenessChanges(old, cur *Snapshot) {
 		was, existed := old.Peer(p.ID)
 		switch {
 		case p.Live && (!existed || !was.Live):
-			klog.InfoS("Peer kube-apiserver is live", "peer", p.ID, "address", p.Address)
+			logger.Info("Peer kube-apiserver is live", "peer", p.ID, "address", p.Address)
 		case !p.Live && existed && was.Live:
-			klog.InfoS("Peer kube-apiserver is no longer live", "peer", p.ID, "lastRenew", p.LastRenew)
+			logger.Info("Peer kube-apiserver is no longer live", "peer", p.ID, "lastRenew", p.LastRenew)
 		}
 	}
 }

@@ -47,3 +47,8 @@ var (
 func Metrics() []metrics.Registerable {
 	return []metrics.Registerable{registrationErrors, entriesCollected}
 }
+
+// failedOperation counts a controller's failed sync under operation.
+func failedOperation[K comparable](operation string) func(K, error) {
+	return func(K, error) { registrationErrors.WithLabelValues(operation).Inc() }
+}

@@ -17,11 +17,15 @@ limitations under the License.
 package registration
 
 import (
+	apiserverinternalinformers "k8s.io/client-go/informers/apiserverinternal/v1alpha1"
+
 	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
 
 	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,7 +38,6 @@ import (
 	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -50,8 +53,12 @@ type Registration struct {
 	client kubernetes.Interface
 	lister apiserverinternallisters.StorageVersionLister
 	synced cache.InformerSynced
-	queue  workqueue.TypedRateLimitingInterface[string]
-	clock  clock.Clock
+	// queue holds StorageVersion names.
+	queue controller.Queue[string]
+	clock clock.Clock
+	// resync: how often this server's entries are recomputed and every
+	// StorageVersion checked again, events or not.
+	resync time.Duration
 	// local computes this server's entries; retried until it succeeds.
 	local func(context.Context) (map[string]peers.Entry, error)
 
@@ -59,18 +66,23 @@ type Registration struct {
 	desired atomic.Pointer[map[string]peers.Entry]
 }
 
-// NewRegistration builds the controller over a StorageVersion informer.
-func NewRegistration(self string, client kubernetes.Interface, versions cache.SharedIndexInformer, local func(context.Context) (map[string]peers.Entry, error), clk clock.Clock) *Registration {
+// DefaultResync is how often Registration recomputes this server's entries.
+const DefaultResync = 5 * time.Minute
+
+// NewRegistration builds the controller over a StorageVersion informer;
+// local computes this server's entries.
+func NewRegistration(self string, client kubernetes.Interface, versions apiserverinternalinformers.StorageVersionInformer, local func(context.Context) (map[string]peers.Entry, error), clk clock.Clock) *Registration {
 	r := &Registration{
 		self:   self,
 		client: client,
-		lister: apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
-		synced: versions.HasSynced,
-		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_storage_version_registration"}),
+		lister: versions.Lister(),
+		synced: versions.Informer().HasSynced,
+		queue:  controller.NewQueue[string]("mvp_storage_version_registration"),
 		clock:  clk,
+		resync: DefaultResync,
 		local:  local,
 	}
-	_, _ = versions.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = versions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.enqueue,
 		UpdateFunc: func(_, obj any) { r.enqueue(obj) },
 		DeleteFunc: r.enqueue,
@@ -100,10 +112,12 @@ func (r *Registration) enqueue(obj any) {
 // Run waits for this server's first entries (Seed), then keeps them
 // published until ctx ends. Every resync it recomputes them and re-checks
 // every entry even without events.
-func (r *Registration) Run(ctx context.Context, workers int, resync time.Duration) {
-	defer utilruntime.HandleCrash()
-	defer r.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("mvp-storage-version-registration", ctx.Done(), r.synced) {
+func (r *Registration) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	ctx = controller.WithName(ctx, "mvp-storage-version-registration")
+	logger := klog.FromContext(ctx)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, r.synced) {
+		r.queue.ShutDown()
 		return
 	}
 	// The peer-table hook reads this server's API before readiness and
@@ -111,19 +125,18 @@ func (r *Registration) Run(ctx context.Context, workers int, resync time.Duratio
 	if wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
 		return r.desired.Load() != nil, nil
 	}) != nil {
+		r.queue.ShutDown()
 		return
 	}
-	klog.InfoS("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
+	logger.Info("Registering this server's storage versions", "server", r.self, "resources", len(*r.desired.Load()))
 	r.enqueueAll()
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "write", r.sync) }, time.Second)
-	}
+	controller.Run(ctx, r.queue, workers, r.sync, failedOperation[string]("write"))
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := r.refreshDesired(ctx); err != nil {
-			klog.ErrorS(err, "Cannot recompute this server's storage versions; keeping the last ones")
+			logger.Error(err, "Cannot recompute this server's storage versions; keeping the last ones")
 		}
 		r.enqueueAll()
-	}, resync)
+	}, r.resync)
 }
 
 // refreshDesired recomputes this server's entries, retrying until it
@@ -133,7 +146,7 @@ func (r *Registration) refreshDesired(ctx context.Context) error {
 		entries, err := r.local(ctx)
 		if err != nil {
 			registrationErrors.WithLabelValues("discover").Inc()
-			klog.ErrorS(err, "Cannot compute this server's storage versions yet; retrying")
+			klog.FromContext(ctx).Error(err, "Cannot compute this server's storage versions yet; retrying")
 			return false, nil
 		}
 		r.desired.Store(&entries)

@@ -17,20 +17,21 @@ limitations under the License.
 package registration
 
 import (
+	apiserverinternalinformers "k8s.io/client-go/informers/apiserverinternal/v1alpha1"
+
 	"context"
-	"strings"
 	"time"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
 
 	apiserverinternalv1alpha1 "k8s.io/api/apiserverinternal/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -63,20 +64,22 @@ type Retention struct {
 	lister apiserverinternallisters.StorageVersionLister
 	synced cache.InformerSynced
 	table  Table
-	queue  workqueue.TypedRateLimitingInterface[string]
-	clock  clock.Clock
+	// versions holds StorageVersion names, leases departed servers' IDs.
+	versions, leases controller.Queue[string]
+	clock            clock.Clock
 }
 
 // NewRetention builds the collector; it rescans whenever the table changes.
-func NewRetention(window time.Duration, client kubernetes.Interface, versions cache.SharedIndexInformer, table Table, clk clock.Clock) *Retention {
+func NewRetention(window time.Duration, client kubernetes.Interface, versions apiserverinternalinformers.StorageVersionInformer, table Table, clk clock.Clock) *Retention {
 	r := &Retention{
-		window: window,
-		client: client,
-		lister: apiserverinternallisters.NewStorageVersionLister(versions.GetIndexer()),
-		synced: versions.HasSynced,
-		table:  table,
-		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "mvp_storage_version_retention"}),
-		clock:  clk,
+		window:   window,
+		client:   client,
+		lister:   versions.Lister(),
+		synced:   versions.Informer().HasSynced,
+		table:    table,
+		versions: controller.NewQueue[string]("mvp_storage_version_retention"),
+		leases:   controller.NewQueue[string]("mvp_identity_lease_retention"),
+		clock:    clk,
 	}
 	table.Subscribe(r.scan)
 	return r
@@ -94,17 +97,13 @@ func (r *Retention) scan(snap *peers.Snapshot) {
 	now := r.clock.Now()
 	for _, sv := range all {
 		if collectable(sv, snap, now, r.window) {
-			r.queue.Add(sv.Name)
+			r.versions.Add(sv.Name)
 		}
 	}
 	for _, id := range expiredLeases(snap, now, r.window) {
-		r.queue.Add(leaseKey + id)
+		r.leases.Add(id)
 	}
 }
-
-// leaseKey prefixes the queue's identity lease keys; a StorageVersion's
-// name never holds a '/'.
-const leaseKey = "lease/"
 
 // expiredLeases lists the servers whose identity lease was last renewed at
 // least window ago: servers of ours keep their lease when they stop
@@ -136,7 +135,7 @@ func (r *Retention) deleteLease(ctx context.Context, id string) error {
 	}
 	err = leases.Delete(ctx, id, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &l.ResourceVersion}})
 	if err == nil {
-		klog.InfoS("Deleted a departed kube-apiserver's identity lease after the retention window", "lease", id, "lastRenew", l.Spec.RenewTime)
+		klog.FromContext(ctx).Info("Deleted a departed kube-apiserver's identity lease after the retention window", "lease", id, "lastRenew", l.Spec.RenewTime)
 	}
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone already, or renewed: the next scan decides again
@@ -144,21 +143,23 @@ func (r *Retention) deleteLease(ctx context.Context, id string) error {
 	return err
 }
 
-// Run collects until ctx ends.
-func (r *Retention) Run(ctx context.Context) {
-	defer utilruntime.HandleCrash()
-	defer r.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync("mvp-storage-version-retention", ctx.Done(), r.synced) {
+// Run collects with workers per queue until ctx ends.
+func (r *Retention) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	ctx = controller.WithName(ctx, "mvp-storage-version-retention")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, r.synced) {
+		r.versions.ShutDown()
+		r.leases.ShutDown()
 		return
 	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) { processQueue(ctx, r.queue, "collect", r.sync) }, time.Second)
+	controller.Run(ctx, r.versions, workers, r.syncStorageVersion, failedOperation[string]("collect"))
+	controller.Run(ctx, r.leases, workers, r.deleteLease, failedOperation[string]("collect"))
 	<-ctx.Done()
 }
 
-func (r *Retention) sync(ctx context.Context, name string) error {
-	if id, ok := strings.CutPrefix(name, leaseKey); ok {
-		return r.deleteLease(ctx, id)
-	}
+// syncStorageVersion removes from StorageVersion name the entries of
+// servers departed longer than the window, and deletes it once empty.
+func (r *Retention) syncStorageVersion(ctx context.Context, name string) error {
 	snap := r.table.Snapshot()
 	now := r.clock.Now()
 	sv, err := r.lister.Get(name)
@@ -183,7 +184,7 @@ func (r *Retention) sync(ctx context.Context, name string) error {
 	})
 	if err == nil && removed > 0 {
 		entriesCollected.Add(float64(removed))
-		klog.V(2).InfoS("Collected departed servers' storage version entries", "storageVersion", name, "entries", removed)
+		klog.FromContext(ctx).V(2).Info("Collected departed servers' storage version entries", "storageVersion", name, "entries", removed)
 	}
 	return err
 }
