@@ -27,13 +27,13 @@ const module = "github.com/mvp-apiserver/kube-apiserver"
 
 // allowedImports lists, for each piece, the packages of ours it may depend
 // on (directly or not): the generic controller loop and peerclient none,
-// the peer table only the loop, the pieces only those three
-// (docs/design.md).
+// the peer table only the loop, the pieces only those three (the loop
+// comes with peers even where a piece runs no controller; docs/design.md).
 var allowedImports = map[string][]string{
 	"controller":   nil,
 	"peerclient":   nil,
 	"peers":        {"controller"},
-	"proxy":        {"peers", "peerclient"},
+	"proxy":        {"controller", "peers", "peerclient"},
 	"discovery":    {"controller", "peers", "peerclient"},
 	"registration": {"controller", "peers", "peerclient"},
 }
