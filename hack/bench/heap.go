@@ -27,7 +27,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -142,39 +141,11 @@ func listThroughProxy(ctx context.Context, proxied target, admin *http.Client, p
 		return fig, err
 	}
 
-	sctx, stopSampling := context.WithCancel(ctx)
-	var peak uint64
-	var samples int
-	var sampleErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-tick.C:
-			}
-			h, err := heapAlloc(sctx, admin, proxyURL)
-			if err != nil {
-				if sctx.Err() == nil {
-					sampleErr = err
-				}
-				return
-			}
-			peak = max(peak, h)
-			samples++
-		}
-	}()
-
+	sampler := startHeapSampler(ctx, admin, proxyURL, interval)
 	start := time.Now()
 	n, err := readPaced(ctx, proxied, mbps)
 	fig.Took = time.Since(start)
-	stopSampling()
-	wg.Wait()
+	peak, samples, sampleErr := sampler.stop()
 	if err != nil {
 		return fig, err
 	}
@@ -188,6 +159,51 @@ func listThroughProxy(ctx context.Context, proxied target, admin *http.Client, p
 	fig.BaselineMB, fig.PeakMB = float64(baseline)/1e6, float64(peak)/1e6
 	fig.GrowthMB = max(fig.PeakMB-fig.BaselineMB, 0)
 	return fig, nil
+}
+
+// heapSampler reads a server's live heap every interval until stopped and
+// keeps the highest value.
+type heapSampler struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	peak    uint64
+	samples int
+	err     error
+}
+
+func startHeapSampler(ctx context.Context, admin *http.Client, url string, interval time.Duration) *heapSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &heapSampler{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			h, err := heapAlloc(ctx, admin, url)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.err = err
+				}
+				return
+			}
+			s.peak = max(s.peak, h)
+			s.samples++
+		}
+	}()
+	return s
+}
+
+// stop ends the sampling and returns the highest heap seen, the number of
+// samples and the first read that failed.
+func (s *heapSampler) stop() (uint64, int, error) {
+	s.cancel()
+	<-s.done
+	return s.peak, s.samples, s.err
 }
 
 // readPaced reads the target's whole answer, uncompressed, no faster than

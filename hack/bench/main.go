@@ -29,6 +29,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,69 +46,12 @@ import (
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
-// options are the command line.
-type options struct {
-	binDir, out, goTool, moduleDir string
-	plan                           loadPlan
-	watch                          watchPlan
-	discovery                      discoveryPlan
-	listMB                         int
-	listRate                       float64
-	heapInterval                   time.Duration
-	benchCount                     int
-	profile, check, keep           bool
-	// phases are the measurements to run (all by default); a figure of a
-	// phase left out reads 0 and its target is missed.
-	phases []string
-	// pairs are the implementations measured (both by default).
-	pairs []string
-}
-
-// allPhases are make bench's measurements, in the order they run;
-// allPairs the implementations it measures.
-var (
-	allPhases = []string{"gets", "watch", "list", "discovery"}
-	allPairs  = []string{"ours", "upstream"}
-)
-
 func main() {
-	var o options
-	flag.StringVar(&o.binDir, "bin-dir", "_output/bin", "folder with kube-apiserver, kube-apiserver-upstream and etcd")
-	flag.StringVar(&o.out, "out", "_output/bench", "folder for the JSON results, and the servers' files while they run")
-	flag.StringVar(&o.goTool, "go", "go", "go command that runs the filter's Go benchmark")
-	flag.StringVar(&o.moduleDir, "module-dir", ".", "root of this module (for the Go benchmark)")
-	flag.IntVar(&o.plan.Warmup, "warmup", 1000, "requests per path before measuring")
-	flag.IntVar(&o.plan.Requests, "requests", 3000, "requests per path at concurrency 1")
-	flag.IntVar(&o.plan.Concurrency, "concurrency", 8, "requests in flight for the throughput figure")
-	flag.DurationVar(&o.plan.Duration, "duration", 20*time.Second, "time per path under concurrent load")
-	flag.IntVar(&o.plan.Rounds, "rounds", 20, "how many times the direct and proxied paths alternate under concurrent load")
-	flag.IntVar(&o.listMB, "list-mb", 105, "size of the LIST read through the proxying server, in MB (10^6 bytes)")
-	flag.Float64Var(&o.listRate, "list-rate", 25, "the LIST's client reads at most this many MB a second")
-	flag.DurationVar(&o.heapInterval, "heap-interval", 250*time.Millisecond, "how often the proxying server's heap is sampled during the LIST")
-	flag.IntVar(&o.watch.Watches, "watches", 1000, "watches on Jobs held through A (proxied), and as many directly on B")
-	flag.IntVar(&o.watch.Events, "watch-events", 50, "Jobs created on B while the watches are open; every watch must receive each")
-	flag.Float64Var(&o.watch.Rate, "watch-rate", 5, "Jobs created per second during the watch phase")
-	flag.IntVar(&o.discovery.CRDs, "crds", 200, "CRDs created on B for the discovery phase, each in a group of its own")
-	flag.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
-	flag.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
-	flag.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
-	flag.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof)")
-	flag.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
-	flag.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
-	pairs := flag.String("pairs", strings.Join(allPairs, ","), "the implementations to measure, comma-separated (figures of one left out read 0)")
-	phases := flag.String("phases", strings.Join(allPhases, ","), "the measurements to run, comma-separated (a shorter run while working on one of them)")
-	flag.Parse()
-	var err error
-	if o.phases, err = knownNames("-phases", *phases, allPhases); err == nil {
-		o.pairs, err = knownNames("-pairs", *pairs, allPairs)
-	}
+	o, err := parseFlags(os.Args[1:])
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
-	}
-	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
-		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds, -requests, -concurrency, -list-mb, -list-rate, -watches, -watch-events, -watch-rate, -crds, -discovery-requests and -idle must be positive")
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
 		os.Exit(2)
 	}
 
@@ -403,18 +347,6 @@ func saveCPUProfile(ctx context.Context, client *http.Client, server string, d t
 		return
 	}
 	fmt.Printf("  CPU profile of %s saved: %s\n", server, path)
-}
-
-// knownNames splits a comma-separated flag value and checks each name is
-// one of known.
-func knownNames(flagName, value string, known []string) ([]string, error) {
-	names := strings.Split(value, ",")
-	for _, n := range names {
-		if !slices.Contains(known, n) {
-			return nil, fmt.Errorf("%s: unknown name %q (known: %s)", flagName, n, strings.Join(known, ", "))
-		}
-	}
-	return names, nil
 }
 
 func step(format string, args ...any) {

@@ -94,56 +94,81 @@ type tableSection struct {
 // tableSections lays out the results table: every figure for ours and
 // for upstream, by phase.
 func tableSections(o, u pairResult, rep report) []tableSection {
-	both := func(label, format string, f func(pairResult) float64) tableRow {
-		return tableRow{label, format, f(o), f(u)}
-	}
-	reported := func(label, format string, f func(pairReport) float64) tableRow {
-		return tableRow{label, format, f(rep.Ours), f(rep.Upstream)}
-	}
-	return []tableSection{
-		{"one Job, GET", []tableRow{
-			both("GET c1 direct p50 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.direct.P50) }),
-			both("GET c1 proxied p50 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.proxied.P50) }),
-			reported("p50 ratio", "%.2f", func(r pairReport) float64 { return r.P50RatioC1 }),
-			both("GET c1 direct p99 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.direct.P99) }),
-			both("GET c1 proxied p99 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.proxied.P99) }),
-			reported("p99 ratio", "%.2f", func(r pairReport) float64 { return r.P99RatioC1 }),
-			both("GET c8 direct (req/s)", "%.0f", func(r pairResult) float64 { return r.direct.RPS }),
-			both("GET c8 proxied (req/s)", "%.0f", func(r pairResult) float64 { return r.proxied.RPS }),
-			reported("rps ratio", "%.2f", func(r pairReport) float64 { return r.RPSRatioC8 }),
-		}},
-		{"watches on Jobs", []tableRow{
-			both("watches per path", "%.0f", func(r pairResult) float64 { return float64(r.watch.Watches) }),
-			both("A heap per proxied watch (KiB)", "%.1f", func(r pairResult) float64 { return r.watch.ProxyHeapKB }),
-			both("A goroutines per proxied watch", "%.2f", func(r pairResult) float64 { return r.watch.ProxyGoroutines }),
-			both("  of which HTTP/2 connections'", "%.2f", func(r pairResult) float64 { return r.watch.ProxyConnGoroutines }),
-			both("B heap per direct watch (KiB)", "%.1f", func(r pairResult) float64 { return r.watch.DirectHeapKB }),
-			both("B goroutines per direct watch", "%.2f", func(r pairResult) float64 { return r.watch.DirectGoroutines }),
-			both("  of which HTTP/2 connections'", "%.2f", func(r pairResult) float64 { return r.watch.DirectConnGoroutines }),
-			both("lag direct p50 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.DirectLag.P50) }),
-			both("lag proxied p50 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.ProxiedLag.P50) }),
-			both("lag direct p99 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.DirectLag.P99) }),
-			both("lag proxied p99 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.ProxiedLag.P99) }),
-			reported("lag p99 ratio", "%.2f", func(r pairReport) float64 { return r.WatchLagP99Ratio }),
-		}},
-		{"a large LIST through A", []tableRow{
-			both("LIST (MB)", "%.1f", func(r pairResult) float64 { return float64(r.list.Bytes) / 1e6 }),
-			both("LIST time (s)", "%.1f", func(r pairResult) float64 { return r.list.Took.Seconds() }),
-			both("A live heap before (MB)", "%.1f", func(r pairResult) float64 { return r.list.BaselineMB }),
-			both("A live heap peak (MB)", "%.1f", func(r pairResult) float64 { return r.list.PeakMB }),
-			both("A heap growth (MB)", "%.1f", func(r pairResult) float64 { return r.list.GrowthMB }),
-		}},
-		{"merged discovery, three servers", []tableRow{
-			both("CRDs (a group each)", "%.0f", func(r pairResult) float64 { return float64(r.discovery.CRDs) }),
-			both("merged /apis through A (kB)", "%.0f", func(r pairResult) float64 { return float64(r.discovery.MergedBytes) / 1e3 }),
-			both("merged /apis p50 (ms)", "%.2f", func(r pairResult) float64 { return ms(r.discovery.MergedP50) }),
-			both("nopeer /apis p50 (ms)", "%.2f", func(r pairResult) float64 { return ms(r.discovery.NoPeerP50) }),
-			reported("merged/nopeer p50 ratio", "%.3f", func(r pairReport) float64 { return r.DiscoveryMergedP50Ratio }),
-			reported("CRD removal, slowest server (s)", "%.3f", func(r pairReport) float64 { return r.CRDRemovalS }),
-			both("A idle CPU, gate on (% core)", "%.2f", func(r pairResult) float64 { return r.discovery.IdleCPUOn }),
-			both("A idle CPU, gate off (% core)", "%.2f", func(r pairResult) float64 { return r.discovery.IdleCPUOff }),
-			both("A live heap, gate on (MB)", "%.1f", func(r pairResult) float64 { return r.discovery.HeapOnMB }),
-			both("A live heap, gate off (MB)", "%.1f", func(r pairResult) float64 { return r.discovery.HeapOffMB }),
-		}},
-	}
+	c := columns{o, u, rep}
+	return []tableSection{c.getSection(), c.watchSection(), c.listSection(), c.discoverySection()}
+}
+
+// columns builds rows with ours and upstream side by side, from a run's
+// results or from its report.
+type columns struct {
+	ours, upstream pairResult
+	rep            report
+}
+
+func (c columns) both(label, format string, f func(pairResult) float64) tableRow {
+	return tableRow{label, format, f(c.ours), f(c.upstream)}
+}
+
+func (c columns) reported(label, format string, f func(pairReport) float64) tableRow {
+	return tableRow{label, format, f(c.rep.Ours), f(c.rep.Upstream)}
+}
+
+// getSection holds GET latency and throughput on one Job.
+func (c columns) getSection() tableSection {
+	return tableSection{"one Job, GET", []tableRow{
+		c.both("GET c1 direct p50 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.direct.P50) }),
+		c.both("GET c1 proxied p50 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.proxied.P50) }),
+		c.reported("p50 ratio", "%.2f", func(r pairReport) float64 { return r.P50RatioC1 }),
+		c.both("GET c1 direct p99 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.direct.P99) }),
+		c.both("GET c1 proxied p99 (ms)", "%.3f", func(r pairResult) float64 { return ms(r.proxied.P99) }),
+		c.reported("p99 ratio", "%.2f", func(r pairReport) float64 { return r.P99RatioC1 }),
+		c.both("GET c8 direct (req/s)", "%.0f", func(r pairResult) float64 { return r.direct.RPS }),
+		c.both("GET c8 proxied (req/s)", "%.0f", func(r pairResult) float64 { return r.proxied.RPS }),
+		c.reported("rps ratio", "%.2f", func(r pairReport) float64 { return r.RPSRatioC8 }),
+	}}
+}
+
+// watchSection holds the cost and lag of watches on Jobs.
+func (c columns) watchSection() tableSection {
+	return tableSection{"watches on Jobs", []tableRow{
+		c.both("watches per path", "%.0f", func(r pairResult) float64 { return float64(r.watch.Watches) }),
+		c.both("A heap per proxied watch (KiB)", "%.1f", func(r pairResult) float64 { return r.watch.ProxyHeapKB }),
+		c.both("A goroutines per proxied watch", "%.2f", func(r pairResult) float64 { return r.watch.ProxyGoroutines }),
+		c.both("  of which HTTP/2 connections'", "%.2f", func(r pairResult) float64 { return r.watch.ProxyConnGoroutines }),
+		c.both("B heap per direct watch (KiB)", "%.1f", func(r pairResult) float64 { return r.watch.DirectHeapKB }),
+		c.both("B goroutines per direct watch", "%.2f", func(r pairResult) float64 { return r.watch.DirectGoroutines }),
+		c.both("  of which HTTP/2 connections'", "%.2f", func(r pairResult) float64 { return r.watch.DirectConnGoroutines }),
+		c.both("lag direct p50 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.DirectLag.P50) }),
+		c.both("lag proxied p50 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.ProxiedLag.P50) }),
+		c.both("lag direct p99 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.DirectLag.P99) }),
+		c.both("lag proxied p99 (ms)", "%.1f", func(r pairResult) float64 { return ms(r.watch.ProxiedLag.P99) }),
+		c.reported("lag p99 ratio", "%.2f", func(r pairReport) float64 { return r.WatchLagP99Ratio }),
+	}}
+}
+
+// listSection holds the proxying server's heap while a large LIST passes.
+func (c columns) listSection() tableSection {
+	return tableSection{"a large LIST through A", []tableRow{
+		c.both("LIST (MB)", "%.1f", func(r pairResult) float64 { return float64(r.list.Bytes) / 1e6 }),
+		c.both("LIST time (s)", "%.1f", func(r pairResult) float64 { return r.list.Took.Seconds() }),
+		c.both("A live heap before (MB)", "%.1f", func(r pairResult) float64 { return r.list.BaselineMB }),
+		c.both("A live heap peak (MB)", "%.1f", func(r pairResult) float64 { return r.list.PeakMB }),
+		c.both("A heap growth (MB)", "%.1f", func(r pairResult) float64 { return r.list.GrowthMB }),
+	}}
+}
+
+// discoverySection holds merged discovery's size, latency and idle cost.
+func (c columns) discoverySection() tableSection {
+	return tableSection{"merged discovery, three servers", []tableRow{
+		c.both("CRDs (a group each)", "%.0f", func(r pairResult) float64 { return float64(r.discovery.CRDs) }),
+		c.both("merged /apis through A (kB)", "%.0f", func(r pairResult) float64 { return float64(r.discovery.MergedBytes) / 1e3 }),
+		c.both("merged /apis p50 (ms)", "%.2f", func(r pairResult) float64 { return ms(r.discovery.MergedP50) }),
+		c.both("nopeer /apis p50 (ms)", "%.2f", func(r pairResult) float64 { return ms(r.discovery.NoPeerP50) }),
+		c.reported("merged/nopeer p50 ratio", "%.3f", func(r pairReport) float64 { return r.DiscoveryMergedP50Ratio }),
+		c.reported("CRD removal, slowest server (s)", "%.3f", func(r pairReport) float64 { return r.CRDRemovalS }),
+		c.both("A idle CPU, gate on (% core)", "%.2f", func(r pairResult) float64 { return r.discovery.IdleCPUOn }),
+		c.both("A idle CPU, gate off (% core)", "%.2f", func(r pairResult) float64 { return r.discovery.IdleCPUOff }),
+		c.both("A live heap, gate on (MB)", "%.1f", func(r pairResult) float64 { return r.discovery.HeapOnMB }),
+		c.both("A live heap, gate off (MB)", "%.1f", func(r pairResult) float64 { return r.discovery.HeapOffMB }),
+	}}
 }

@@ -163,28 +163,13 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	defer closeWatches()
 	sent := newSendTimes(plan.Events)
 
-	var proxied, direct []*watcher
-	for _, side := range []struct {
-		server   *harness.Server
-		watchers *[]*watcher
-		heapKB   *float64
-		gorout   *float64
-		conn     *float64
-	}{{a, &proxied, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines},
-		{b, &direct, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines}} {
-		admin := side.server.HTTPClient()
-		before, err := sampleLoad(ctx, admin, side.server.URL)
-		if err != nil {
-			return fig, err
-		}
-		if *side.watchers, err = openWatches(wctx, watchClient(side.server), side.server.URL+path, plan.Watches, sent); err != nil {
-			return fig, fmt.Errorf("watches on %s: %w", side.server.Name, err)
-		}
-		after, err := sampleLoad(ctx, admin, side.server.URL)
-		if err != nil {
-			return fig, err
-		}
-		*side.heapKB, *side.gorout, *side.conn = perWatch(before, after, plan.Watches)
+	proxied, err := openMeasured(ctx, wctx, a, path, plan.Watches, sent, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines)
+	if err != nil {
+		return fig, err
+	}
+	direct, err := openMeasured(ctx, wctx, b, path, plan.Watches, sent, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines)
+	if err != nil {
+		return fig, err
 	}
 
 	if err := createPaced(ctx, bc, ns, plan, sent); err != nil {
@@ -195,6 +180,27 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	}
 	fig.ProxiedLag, fig.DirectLag = lags(proxied), lags(direct)
 	return fig, nil
+}
+
+// openMeasured opens n watches on the server's path under wctx and writes
+// what each one costs the server (heap, goroutines, and of those the
+// HTTP/2 connections') into heapKB, gorout and conn.
+func openMeasured(ctx, wctx context.Context, s *harness.Server, path string, n int, sent *sendTimes, heapKB, gorout, conn *float64) ([]*watcher, error) {
+	admin := s.HTTPClient()
+	before, err := sampleLoad(ctx, admin, s.URL)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := openWatches(wctx, watchClient(s), s.URL+path, n, sent)
+	if err != nil {
+		return nil, fmt.Errorf("watches on %s: %w", s.Name, err)
+	}
+	after, err := sampleLoad(ctx, admin, s.URL)
+	if err != nil {
+		return nil, err
+	}
+	*heapKB, *gorout, *conn = perWatch(before, after, n)
+	return ws, nil
 }
 
 // watchClient is the server's admin client without a timeout, for what

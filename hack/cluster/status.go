@@ -106,33 +106,11 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 	if ours {
 		image, want = oursRef(u.to), u.to+"+mvp"
 	}
-	server := "https://" + n.endpoint()
 	var last string
 	var readyAt time.Time
 	err = waitFor(ctx, 5*time.Minute, n.Name+"'s kube-apiserver "+want+" Ready", func() (bool, error) {
-		var v struct {
-			GitVersion string `json:"gitVersion"`
-		}
-		if err := u.load.getJSON(ctx, server+"/version", &v); err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		if !strings.HasPrefix(v.GitVersion, want) {
-			last = "server is " + v.GitVersion
-			return false, nil
-		}
-		if code, _, err := u.load.get(ctx, server+"/readyz"); err != nil || code != http.StatusOK {
-			last = fmt.Sprintf("readyz: %d %v", code, err)
-			return false, nil
-		}
-		var pod podStatus
-		if err := u.load.getJSON(ctx, u.p.lbURL()+"/api/v1/namespaces/kube-system/pods/kube-apiserver-"+n.Name, &pod); err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		ok := pod.ready() && len(pod.Spec.Containers) > 0 && pod.Spec.Containers[0].Image == image
-		last = fmt.Sprintf("mirror Pod ready=%v image=%v", pod.ready(), pod.Spec.Containers)
-		readyAt = pod.readySince()
+		var ok bool
+		ok, readyAt, last = u.staticPodState(ctx, n, want, image)
 		return ok, nil
 	})
 	fmt.Fprintf(log, "last seen: %s\n", last)
@@ -148,6 +126,31 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 	u.res.StaticPods = append(u.res.StaticPods, staticPod{Node: n.Name, Image: image, ReadySeconds: took})
 	fmt.Fprintf(log, "%s Ready %.1fs after its manifest was written\n", image, took)
 	return nil
+}
+
+// staticPodState looks once at a node's own server and its mirror Pod:
+// whether the server runs the wanted release and is ready and the Pod is
+// Ready with the image, since when the Pod is Ready, and what fell short.
+func (u *upgrader) staticPodState(ctx context.Context, n node, want, image string) (bool, time.Time, string) {
+	server := "https://" + n.endpoint()
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := u.load.getJSON(ctx, server+"/version", &v); err != nil {
+		return false, time.Time{}, err.Error()
+	}
+	if !strings.HasPrefix(v.GitVersion, want) {
+		return false, time.Time{}, "server is " + v.GitVersion
+	}
+	if code, _, err := u.load.get(ctx, server+"/readyz"); err != nil || code != http.StatusOK {
+		return false, time.Time{}, fmt.Sprintf("readyz: %d %v", code, err)
+	}
+	var pod podStatus
+	if err := u.load.getJSON(ctx, u.p.lbURL()+"/api/v1/namespaces/kube-system/pods/kube-apiserver-"+n.Name, &pod); err != nil {
+		return false, time.Time{}, err.Error()
+	}
+	ok := pod.ready() && len(pod.Spec.Containers) > 0 && pod.Spec.Containers[0].Image == image
+	return ok, pod.readySince(), fmt.Sprintf("mirror Pod ready=%v image=%v", pod.ready(), pod.Spec.Containers)
 }
 
 // waitNodeVersion waits until a node is Ready with its kubelet at the new

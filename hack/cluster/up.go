@@ -140,8 +140,8 @@ func writeCNIConfig(p plan, n node) error {
 	return os.WriteFile(filepath.Join(dir, "10-mvp.conflist"), []byte(conf), 0o644)
 }
 
-// upKubeadm: kubeadm init on the first control-plane node, then every
-// other node joined through the load balancer, one at a time.
+// upKubeadm runs kubeadm init on the first control-plane node, then joins
+// every other node through the load balancer, one at a time.
 func upKubeadm(ctx context.Context, r *runner, p plan, s *state, version string) error {
 	sec, err := newSecrets()
 	if err != nil {
@@ -154,20 +154,7 @@ func upKubeadm(ctx context.Context, r *runner, p plan, s *state, version string)
 		peerIPs = append(peerIPs, n.PeerIP)
 	}
 	if err := r.step(first.Name, "kubeadm init", func(log *os.File) error {
-		if _, err := writeNodeFile(p, first, "patches/kube-apiserver+json.yaml", vanillaPatch(first)); err != nil {
-			return err
-		}
-		cfg, err := writeNodeFile(p, first, "kubeadm-init.yaml", initConfig(first, version, sec, peerIPs))
-		if err != nil {
-			return err
-		}
-		if err := inNode(ctx, log, s, first, "kubeadm", "init", "--config", cfg, "--upload-certs"); err != nil {
-			return err
-		}
-		if err := adminConfig(p, first); err != nil {
-			return err
-		}
-		return writeKubectl(p)
+		return kubeadmInit(ctx, log, p, s, first, initConfig(first, version, sec, peerIPs))
 	}); err != nil {
 		return err
 	}
@@ -181,21 +168,47 @@ func upKubeadm(ctx context.Context, r *runner, p plan, s *state, version string)
 			what += " --control-plane"
 		}
 		if err := r.step(n.Name, what, func(log *os.File) error {
-			if n.ControlPlane {
-				if _, err := writeNodeFile(p, n, "patches/kube-apiserver+json.yaml", vanillaPatch(n)); err != nil {
-					return err
-				}
-			}
-			cfg, err := writeNodeFile(p, n, "kubeadm-join.yaml", joinConfig(n, sec, hash, p.Faults.on("join-fails", n)))
-			if err != nil {
-				return err
-			}
-			return inNode(ctx, log, s, n, "kubeadm", "join", "--config", cfg)
+			return kubeadmJoin(ctx, log, p, s, n, joinConfig(n, sec, hash, p.Faults.on("join-fails", n)))
 		}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// kubeadmInit writes the first node's vanilla patch and init
+// configuration, runs kubeadm init there, and writes the admin
+// kubeconfig and the kubectl wrapper.
+func kubeadmInit(ctx context.Context, log *os.File, p plan, s *state, n node, config string) error {
+	if _, err := writeNodeFile(p, n, "patches/kube-apiserver+json.yaml", vanillaPatch(n)); err != nil {
+		return err
+	}
+	cfg, err := writeNodeFile(p, n, "kubeadm-init.yaml", config)
+	if err != nil {
+		return err
+	}
+	if err := inNode(ctx, log, s, n, "kubeadm", "init", "--config", cfg, "--upload-certs"); err != nil {
+		return err
+	}
+	if err := adminConfig(p, n); err != nil {
+		return err
+	}
+	return writeKubectl(p)
+}
+
+// kubeadmJoin writes a node's join configuration (and on a control-plane
+// node its vanilla patch) and runs kubeadm join there.
+func kubeadmJoin(ctx context.Context, log *os.File, p plan, s *state, n node, config string) error {
+	if n.ControlPlane {
+		if _, err := writeNodeFile(p, n, "patches/kube-apiserver+json.yaml", vanillaPatch(n)); err != nil {
+			return err
+		}
+	}
+	cfg, err := writeNodeFile(p, n, "kubeadm-join.yaml", config)
+	if err != nil {
+		return err
+	}
+	return inNode(ctx, log, s, n, "kubeadm", "join", "--config", cfg)
 }
 
 // kubectl runs kubectl as a client on the client network, with the admin

@@ -60,6 +60,8 @@ func main() {
 	}
 }
 
+// run starts etcd and the two servers, shows the demo and waits for ctx
+// to end; every process it started is stopped on the way out.
 func run(ctx context.Context, binDir, out, oldBinary string) error {
 	binDir, _ = filepath.Abs(binDir)
 	out, _ = filepath.Abs(out)
@@ -80,27 +82,10 @@ func run(ctx context.Context, binDir, out, oldBinary string) error {
 
 	oldBinary = filepath.Join(binDir, oldBinary)
 	step("Starting the old server (%s, %s) and the new server (ours)", filepath.Base(oldBinary), binaryVersion(oldBinary))
-	type started struct {
-		s   *harness.Server
-		err error
+	oldS, newS, err := startPair(ctx, c, oldBinary)
+	if err != nil {
+		return err
 	}
-	oldCh, newCh := make(chan started, 1), make(chan started, 1)
-	go func() {
-		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-old", IP: "127.0.0.101", Port: 6443, Binary: oldBinary})
-		oldCh <- started{s, err}
-	}()
-	go func() {
-		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-new", IP: "127.0.0.102", Port: 6443})
-		newCh <- started{s, err}
-	}()
-	o, n := <-oldCh, <-newCh
-	if o.err != nil {
-		return fmt.Errorf("old server: %w", o.err)
-	}
-	if n.err != nil {
-		return fmt.Errorf("new server: %w", n.err)
-	}
-	oldS, newS := o.s, n.s
 
 	for _, s := range []*harness.Server{oldS, newS} {
 		kc := filepath.Join(out, s.Opts.Name+".kubeconfig")
@@ -117,6 +102,32 @@ func run(ctx context.Context, binDir, out, oldBinary string) error {
 	step("Cluster is running. Try: kubectl --kubeconfig %s get storageversionmigrations    (Ctrl-C stops it)", filepath.Join(out, "apiserver-old.kubeconfig"))
 	<-ctx.Done()
 	return nil
+}
+
+// startPair starts the old server (oldBinary) and the new one (ours) side
+// by side.
+func startPair(ctx context.Context, c *harness.Cluster, oldBinary string) (*harness.Server, *harness.Server, error) {
+	type started struct {
+		s   *harness.Server
+		err error
+	}
+	oldCh, newCh := make(chan started, 1), make(chan started, 1)
+	go func() {
+		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-old", IP: "127.0.0.101", Port: 6443, Binary: oldBinary})
+		oldCh <- started{s, err}
+	}()
+	go func() {
+		s, err := c.StartServer(ctx, harness.ServerOptions{Name: "apiserver-new", IP: "127.0.0.102", Port: 6443})
+		newCh <- started{s, err}
+	}()
+	o, n := <-oldCh, <-newCh
+	if o.err != nil {
+		return nil, nil, fmt.Errorf("old server: %w", o.err)
+	}
+	if n.err != nil {
+		return nil, nil, fmt.Errorf("new server: %w", n.err)
+	}
+	return o.s, n.s, nil
 }
 
 // demo creates a StorageVersionMigration on the new server and reads it

@@ -22,7 +22,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,17 +40,6 @@ import (
 
 // writeEgressConfig writes an EgressSelectorConfiguration with one
 // controlplane selection (its connection given as YAML) under dir.
-// freezeLoad is how long the frozen-proxy spec keeps load on A:
-// $MVP_E2E_FREEZE_LOAD (a Go duration), 5m by default.
-func freezeLoad() time.Duration {
-	if v := os.Getenv("MVP_E2E_FREEZE_LOAD"); v != "" {
-		d, err := time.ParseDuration(v)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "MVP_E2E_FREEZE_LOAD=%s", v)
-		return d
-	}
-	return 5 * time.Minute
-}
-
 func writeEgressConfig(dir, name, connection string) string {
 	path := filepath.Join(dir, name)
 	data := "apiVersion: apiserver.k8s.io/v1beta1\nkind: EgressSelectorConfiguration\negressSelections:\n- name: controlplane\n  connection:\n" + connection
@@ -261,34 +249,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 
 		// 10 GETs a second through A, each answered on its own; a sample of
 		// A's goroutines and descriptors every 10s.
-		type answer struct {
-			code    int
-			latency time.Duration
-		}
-		answers := make(chan answer, 10000)
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer ginkgo.GinkgoRecover()
-			defer close(done)
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					go func() {
-						start := time.Now()
-						code, _, err := do(client, a.URL+jobPath+"through-egress", nil)
-						if err != nil {
-							code = 0
-						}
-						answers <- answer{code, time.Since(start)}
-					}()
-				}
-			}
-		}()
+		stopLoad := steadyGets(client, a.URL+jobPath+"through-egress", 100*time.Millisecond)
 		type sample struct {
 			at              time.Duration
 			goroutines, fds int
@@ -304,26 +265,9 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 			g, f := samples()
 			series = append(series, sample{time.Since(start).Round(time.Second), g, f})
 		}
-		close(stop)
-		<-done
-
-		codes := map[int]int{}
-		var slowest time.Duration
-		var latencies []time.Duration
-		n := 0
 		// Every request sent gets its answer, none past the proxy's bound.
-		for collected := false; !collected; {
-			select {
-			case ans := <-answers:
-				codes[ans.code]++
-				slowest = max(slowest, ans.latency)
-				latencies = append(latencies, ans.latency)
-				n++
-			case <-time.After(15 * time.Second):
-				collected = true
-			}
-		}
-		slices.Sort(latencies)
+		codes, latencies := summarize(stopLoad())
+		n, slowest := len(latencies), latencies[len(latencies)-1]
 		ginkgo.GinkgoWriter.Printf("egress proxy frozen for %s under load: %d requests, answers by code %v, latency p50 %s p99 %s max %s\n", load, n, codes,
 			latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*99/100].Round(time.Millisecond), slowest.Round(time.Millisecond))
 		ginkgo.GinkgoWriter.Printf("A before the freeze: %d goroutines, %d open fds; every 10s:\n", g0, f0)

@@ -19,8 +19,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,47 +89,6 @@ func waitAudit(ctx context.Context, path, uri string) auditEvent {
 	}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(gomega.Succeed())
 	ginkgo.GinkgoWriter.Printf("peer's audit event: %s\n", ev.line)
 	return ev
-}
-
-// tlsClient is an HTTP client that dials from localIP (any when empty),
-// presents certFile/keyFile (none when empty) and trusts caFiles.
-func tlsClient(localIP, certFile, keyFile string, caFiles ...string) *http.Client {
-	pool := x509.NewCertPool()
-	for _, f := range caFiles {
-		data, err := os.ReadFile(f)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(pool.AppendCertsFromPEM(data)).To(gomega.BeTrue(), f)
-	}
-	tc := &tls.Config{RootCAs: pool}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	if localIP != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localIP)}
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: d.DialContext, TLSClientConfig: tc, ForceAttemptHTTP2: true}}
-}
-
-// do sends a GET of url with headers and reads the whole answer.
-func do(c *http.Client, url string, headers http.Header) (int, string, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	for k, vs := range headers {
-		req.Header[k] = vs
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
 }
 
 // copyInto puts a copy of src in dir under name and returns its path.

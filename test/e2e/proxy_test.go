@@ -17,22 +17,15 @@ limitations under the License.
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -44,156 +37,16 @@ import (
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
-func newJob(name string) *batchv1.Job {
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever,
-			Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
-		}}},
-	}
-}
-
-// ensureJob creates Job name in ns through c unless it exists already: a
-// spec that reads a Job an earlier spec of its container creates makes it
-// itself when it runs alone.
-func ensureJob(ctx context.Context, c kubernetes.Interface, ns, name string) {
-	_, err := c.BatchV1().Jobs(ns).Create(ctx, newJob(name), metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return
-	}
-	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "creating Job %s/%s", ns, name)
-}
-
-// rawGet sends a GET to s as the holder of certFile/keyFile with extra headers.
-func rawGet(s *harness.Server, certFile, keyFile, path string, headers map[string]string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := tlsClient("", certFile, keyFile, cluster.PKI.CAFile).Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp, body, err
-}
-
-// adminGet sends a GET to s as the suite's administrator (in external
-// mode, the user of s's kubeconfig).
-func adminGet(s *harness.Server, path string, headers map[string]string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.HTTPClient().Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp, body, err
-}
-
-// metricSum adds the values of the series of metric name whose labels
-// contain every one of labels (`key="value"`).
-func metricSum(s *harness.Server, name string, labels ...string) (float64, error) {
-	_, body, err := adminGet(s, "/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(line, l)
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum, nil
-}
-
-// answered sends n GETs of path to s and returns how many were answered
-// 200; the others are logged.
-func answered(s *harness.Server, path string, n int) int {
-	ok := 0
-	for i := range n {
-		resp, body, err := adminGet(s, path, nil)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		if resp.StatusCode == http.StatusOK {
-			ok++
-		} else {
-			ginkgo.GinkgoWriter.Printf("request %d: %d %s\n", i, resp.StatusCode, body)
-		}
-	}
-	return ok
-}
-
-// waitRoute waits until a's table routes batch/v1/jobs to exactly ids.
-func waitRoute(ctx context.Context, a *harness.Server, ids ...string) {
-	gomega.Eventually(ctx, func(g gomega.Gomega) {
-		d, err := debugDocument(a)
-		g.Expect(err).NotTo(gomega.HaveOccurred())
-		g.Expect(d.Routes["batch/v1/jobs"]).To(gomega.ConsistOf(ids))
-	}).WithTimeout(90 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
-}
-
 var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label(labelHarness), func() {
 	const ns = "proxy"
 	var a, b *harness.Server
 	var ca, cb kubernetes.Interface
-	var idB string
 	jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/"
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		servers := startAll(ctx,
-			harness.ServerOptions{Name: "px-a", IP: "127.0.0.51", Args: []string{"--runtime-config=batch/v1=false"}},
-			harness.ServerOptions{Name: "px-b", IP: "127.0.0.52"},
-		)
-		a, b = servers[0], servers[1]
-		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
+		a, b, _ = startProxyPair(ctx, harness.ServerOptions{Name: "px-a", IP: "127.0.0.51"}, harness.ServerOptions{Name: "px-b", IP: "127.0.0.52"}, ns)
 		ca, cb = a.Client(), b.Client()
-		var err error
-		idB, err = b.ID(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		_, err = cb.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		waitRoute(ctx, a, idB)
 	})
-
-	// restoreB brings B back as BeforeAll left it, after a spec froze,
-	// killed or stopped it: running, ready, routed to and proxied to by A.
-	restoreB := func(ctx context.Context) {
-		b, idB = revive(ctx, b)
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			d, err := debugDocument(a)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(d.Routes["batch/v1/jobs"]).To(gomega.ContainElement(idB))
-			resp, body, err := adminGet(a, strings.TrimSuffix(jobPath, "/"), nil)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
-		}).WithTimeout(90*time.Second).WithPolling(500*time.Millisecond).Should(gomega.Succeed(), "A proxies to %s again", b.Opts.Name)
-	}
 
 	ginkgo.It("creates, reads, patches, lists and deletes Jobs through the server that lacks batch/v1", func(ctx context.Context) {
 		jobs := ca.BatchV1().Jobs(ns)
@@ -381,143 +234,6 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 		resp, body, err = adminGet(a, jobPath+"watched", map[string]string{"X-Remote-User": "nobody", "X-Remote-Group": "nobody"})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
-	})
-
-	ginkgo.It("answers 503, and sends nothing to the peer, when --peer-ca-file did not sign the peer's certificate", func(ctx context.Context) {
-		other, err := cluster.PKI.OtherCA("other-ca")
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		untrusting, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-untrusting", IP: "127.0.0.53",
-			PeerCAFile: other, Args: []string{"--runtime-config=batch/v1=false"}})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		defer untrusting.Stop(30 * time.Second)
-		waitRoute(ctx, untrusting, idB)
-
-		before, err := metricSum(b, "apiserver_request_total", `resource="jobs"`, `verb="GET"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		resp, body, err := adminGet(untrusting, jobPath+"watched", nil)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
-		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
-		gomega.Expect(string(body)).To(gomega.ContainSubstring("certificate is not trusted"))
-		after, err := metricSum(b, "apiserver_request_total", `resource="jobs"`, `verb="GET"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(after).To(gomega.Equal(before), "no request reached B")
-	})
-
-	ginkgo.It("answers within 10s when the peer is frozen (SIGSTOP)", func(ctx context.Context) {
-		gomega.Expect(b.Freeze()).To(gomega.Succeed())
-		ginkgo.DeferCleanup(restoreB)
-		start := time.Now()
-		resp, body, err := adminGet(a, jobPath+"watched", nil)
-		took := time.Since(start)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(took).To(gomega.BeNumerically("<=", 10*time.Second))
-		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
-		gomega.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
-		ginkgo.GinkgoWriter.Printf("frozen peer: %d in %s: %s\n", resp.StatusCode, took.Round(time.Millisecond), body)
-	})
-
-	ginkgo.It("fails over to a third server when a peer is killed: 20 of 20 answered", func(ctx context.Context) {
-		gomega.Expect(b.Thaw()).To(gomega.Succeed())
-		ensureJob(ctx, cb, ns, "watched")
-		c, err := cluster.StartServer(ctx, harness.ServerOptions{Name: "px-c", IP: "127.0.0.54"})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ginkgo.DeferCleanup(func() { c.Stop(30 * time.Second) })
-		idC, err := c.ID(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		waitRoute(ctx, a, idB, idC)
-
-		ginkgo.DeferCleanup(restoreB)
-		b.Kill()
-		gomega.Expect(answered(a, jobPath+"watched", 20)).To(gomega.Equal(20))
-
-		// And with C gone too, a 503 with Retry-After, never a 404.
-		c.Kill()
-		resp, body, err := adminGet(a, jobPath+"watched", map[string]string{"Accept": "application/json"})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
-		gomega.Expect(resp.Header.Get("Retry-After")).To(gomega.MatchRegexp(`^[1-9][0-9]*$`))
-		var st metav1.Status
-		gomega.Expect(json.Unmarshal(body, &st)).To(gomega.Succeed())
-		gomega.Expect(st.Reason).To(gomega.Equal(metav1.StatusReasonServiceUnavailable))
-		gomega.Expect(st.Message).To(gomega.ContainSubstring("batch/v1/jobs"))
-	})
-
-	ginkgo.It("answers 503, not 404, once the only capable peer stopped gracefully", func(ctx context.Context) {
-		ginkgo.DeferCleanup(restoreB)
-		var err error
-		b, err = b.Restart(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		idB, err = b.ID(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ensureJob(ctx, cb, ns, "watched")
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			resp, _, err := adminGet(a, jobPath+"watched", nil)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(resp.StatusCode).To(gomega.Equal(200))
-		}).WithTimeout(60 * time.Second).Should(gomega.Succeed())
-
-		gomega.Expect(b.Stop(time.Minute)).To(gomega.Succeed())
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			resp, body, err := adminGet(a, jobPath+"watched", map[string]string{"Accept": "application/vnd.kubernetes.protobuf"})
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
-			g.Expect(resp.Header.Get("Content-Type")).To(gomega.Equal("application/vnd.kubernetes.protobuf"), "the Status is negotiated")
-			g.Expect(resp.Header.Get("Retry-After")).NotTo(gomega.BeEmpty())
-		}).WithTimeout(15 * time.Second).Should(gomega.Succeed())
-	})
-
-	ginkgo.It("counts what it did in upstream's metrics and shows peers in /debug/peerproxy", func(ctx context.Context) {
-		// What it counts is made here, so that it runs alone too: 20 Jobs
-		// read through A from B, then B killed (restored after the spec)
-		// and two reads answered 503 on B's failed dials.
-		ensureJob(ctx, cb, ns, "watched")
-		gomega.Eventually(ctx, func(g gomega.Gomega) {
-			resp, body, err := adminGet(a, jobPath+"watched", nil)
-			g.Expect(err).NotTo(gomega.HaveOccurred())
-			g.Expect(resp.StatusCode).To(gomega.Equal(200), string(body))
-		}).WithTimeout(60 * time.Second).Should(gomega.Succeed())
-		gomega.Expect(answered(a, jobPath+"watched", 20)).To(gomega.Equal(20))
-		ginkgo.DeferCleanup(restoreB)
-		b.Kill()
-		for range 2 {
-			resp, body, err := adminGet(a, jobPath+"watched", nil)
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			gomega.Expect(resp.StatusCode).To(gomega.Equal(503), string(body))
-		}
-
-		ok, err := metricSum(a, "apiserver_rerouted_request_total", `code="200"`, `group="batch"`, `resource="jobs"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(ok).To(gomega.BeNumerically(">=", 20))
-		unavailable, err := metricSum(a, "apiserver_rerouted_request_total", `code="503"`, `resource="jobs"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(unavailable).To(gomega.BeNumerically(">=", 2))
-		errs, err := metricSum(a, "apiserver_peer_proxy_errors_total", `resource="jobs"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(errs).To(gomega.BeNumerically(">=", 2))
-		hist, err := metricSum(a, "apiserver_peer_proxy_request_duration_seconds_count", `resource="jobs"`)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(hist).To(gomega.BeNumerically(">=", 20))
-
-		d, err := debugDocument(a)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		var withError int
-		for _, p := range d.Peers {
-			if p.LastError != "" {
-				withError++
-			}
-		}
-		gomega.Expect(withError).To(gomega.BeNumerically(">=", 1), "the killed peers' last errors are shown")
-		gomega.Expect(d.Registered).To(gomega.HaveKey("batch/v1/jobs"))
-		// Nothing is logged per request: 20 answered 503s add fewer than 20 lines.
-		before := len(strings.Split(a.LogTail(1<<30), "\n"))
-		for i := 0; i < 20; i++ {
-			resp, _, err := adminGet(a, jobPath+"watched", nil)
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			gomega.Expect(resp.StatusCode).To(gomega.Equal(503))
-		}
-		after := len(strings.Split(a.LogTail(1<<30), "\n"))
-		gomega.Expect(after-before).To(gomega.BeNumerically("<", 20), "log lines per request")
 	})
 
 	ginkgo.It("answers the normal 404 with the gate off", func(ctx context.Context) {
