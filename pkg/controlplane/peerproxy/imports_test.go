@@ -26,14 +26,17 @@ import (
 const module = "github.com/mvp-apiserver/kube-apiserver"
 
 // allowedImports lists, for each piece, the packages of ours it may depend
-// on (directly or not): the generic controller loop and peerclient none,
-// the peer table only the loop, the pieces only those three (the loop
-// comes with peers even where a piece runs no controller; docs/design.md).
+// on (directly or not): the leaves (the peer table's data, the peer client,
+// the generic controller loop) none; the peer table's controller the table
+// and the loop; the proxy filter only the leaves it uses; discovery and
+// registration the leaves and the loop, never each other or peertable
+// (docs/design.md).
 var allowedImports = map[string][]string{
 	"controller":   nil,
 	"peerclient":   nil,
-	"peers":        {"controller"},
-	"proxy":        {"controller", "peers", "peerclient"},
+	"peers":        nil,
+	"peertable":    {"controller", "peers"},
+	"proxy":        {"peers", "peerclient"},
 	"discovery":    {"controller", "peers", "peerclient"},
 	"registration": {"controller", "peers", "peerclient"},
 }

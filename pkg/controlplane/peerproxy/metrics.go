@@ -23,7 +23,7 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/discovery"
-	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peertable"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/proxy"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/registration"
 )
@@ -37,7 +37,7 @@ var registerOnce sync.Once
 // runs.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		for _, ms := range [][]metrics.Registerable{peers.Metrics(), proxy.Metrics(), discovery.Metrics(), registration.Metrics()} {
+		for _, ms := range [][]metrics.Registerable{peertable.Metrics(), proxy.Metrics(), discovery.Metrics(), registration.Metrics()} {
 			legacyregistry.MustRegister(ms...)
 		}
 	})

@@ -15,12 +15,12 @@ limitations under the License.
 */
 
 // Package peerproxy wires the fork's Mixed Version Proxy into a
-// kube-apiserver: the peer table (peers), the connections to peers
-// (peerclient), the routing filter (proxy), merged discovery (discovery)
-// and this server's registration (registration). It builds them, starts
-// them in post-start hooks, and serves /debug/peerproxy; the pieces
-// themselves import none of each other but the two leaves, peers and
-// peerclient (docs/design.md).
+// kube-apiserver: the peer table (peertable, over the leaf peers), the
+// connections to peers (peerclient), the routing filter (proxy), merged
+// discovery (discovery) and this server's registration (registration). It
+// builds them, starts them in post-start hooks, and serves
+// /debug/peerproxy; the pieces import none of each other, only the leaves
+// peers, peerclient and controller (docs/design.md).
 package peerproxy
 
 import (
@@ -46,6 +46,7 @@ import (
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/discovery"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peertable"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/proxy"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/registration"
 )
@@ -110,7 +111,7 @@ type MixedVersionProxy struct {
 	cluster      informers.SharedInformerFactory
 	crds         apiextensionsinformers.SharedInformerFactory
 	apiServices  aggregatorinformers.SharedInformerFactory
-	table        *peers.PeerTable
+	table        *peertable.Table
 	registration *registration.Registration
 	retention    *registration.Retention
 	health       *proxy.Health
@@ -132,7 +133,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		return nil, fmt.Errorf("peer proxy needs a server ID and a loopback client config")
 	}
 	if cfg.LiveWindow <= 0 {
-		cfg.LiveWindow = peers.DefaultLiveWindow
+		cfg.LiveWindow = peertable.DefaultLiveWindow
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = registration.DefaultRetention
@@ -144,7 +145,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 	}
 	clk := clock.RealClock{}
 	svInformer := m.cluster.Internal().V1alpha1().StorageVersions()
-	src := peers.TableSources{
+	src := peertable.Sources{
 		Leases:          m.leases.Coordination().V1().Leases(),
 		StorageVersions: svInformer,
 	}
@@ -152,7 +153,7 @@ func New(cfg Config) (*MixedVersionProxy, error) {
 		src.CRDs = m.crds.Apiextensions().V1().CustomResourceDefinitions()
 		src.APIServices = m.apiServices.Apiregistration().V1().APIServices()
 	}
-	m.table = peers.NewPeerTable(cfg.ServerID, cfg.LiveWindow, src, clk)
+	m.table = peertable.New(cfg.ServerID, cfg.LiveWindow, src, clk)
 	m.health = proxy.NewHealth(clk)
 	if cfg.Proxy != nil {
 		t, err := peerclient.New(*cfg.Proxy)

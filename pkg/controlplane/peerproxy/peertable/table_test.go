@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package peers_test
+package peertable_test
 
 import (
 	"context"
@@ -27,7 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers/peerstest"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peertable"
 )
 
 // The table follows its informers: a live peer's StorageVersion entry
@@ -36,20 +37,20 @@ import (
 func TestPeerTableFollowsLeasesAndStorageVersions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := lease("b", "10.0.0.2:6443", 0)
-	client := fake.NewClientset(lease("a", "10.0.0.1:6443", 0), b, sv("batch.jobs", entry("b", "batch/v1")))
+	b := peerstest.Lease("b", "10.0.0.2:6443", 0)
+	client := fake.NewClientset(peerstest.Lease("a", "10.0.0.1:6443", 0), b, peerstest.StorageVersion("batch.jobs", peerstest.Entry("b", "batch/v1")))
 	cluster := informers.NewSharedInformerFactory(client, 0)
 	leases := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(metav1.NamespaceSystem))
-	table := peers.NewPeerTable("a", 30*time.Second, peers.TableSources{
+	table := peertable.New("a", 30*time.Second, peertable.Sources{
 		Leases: leases.Coordination().V1().Leases(), StorageVersions: cluster.Internal().V1alpha1().StorageVersions(),
-	}, clocktesting.NewFakeClock(t0))
+	}, clocktesting.NewFakeClock(peerstest.T0))
 	cluster.Start(ctx.Done())
 	leases.Start(ctx.Done())
 	go table.Run(ctx, 1)
 
 	routes := func() []string {
 		var ids []string
-		for _, p := range table.Snapshot().LivePeers(jobsV1) {
+		for _, p := range table.Snapshot().LivePeers(peerstest.JobsV1) {
 			ids = append(ids, p.ID)
 		}
 		return ids
@@ -62,9 +63,9 @@ func TestPeerTableFollowsLeasesAndStorageVersions(t *testing.T) {
 	}
 	poll("jobs routed to b", func() bool { return table.HasSynced() && len(routes()) == 1 && routes()[0] == "b" })
 
-	stopped := stoppedLease(b.DeepCopy(), -time.Second) // marked after its last renewal
+	stopped := peerstest.StoppedLease(b.DeepCopy(), -time.Second) // marked after its last renewal
 	if _, err := client.CoordinationV1().Leases(metav1.NamespaceSystem).Update(ctx, stopped, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll("b no longer routed, jobs still known", func() bool { return len(routes()) == 0 && table.Snapshot().Known(jobsV1) })
+	poll("b no longer routed, jobs still known", func() bool { return len(routes()) == 0 && table.Snapshot().Known(peerstest.JobsV1) })
 }

@@ -14,34 +14,38 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package peers
+// Package peertable is the controller that keeps the peer table: an
+// immutable peers.Snapshot rebuilt from the identity leases, the
+// StorageVersions, the extension group/versions and what this server and
+// its peers' discovery serve, on every change and as time passes.
+package peertable
 
 import (
-	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions/apiextensions/v1"
-	apiextensionslisters "k8s.io/apiextensions-apiserver/pkg/client/listers/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	apiserverinternalinformers "k8s.io/client-go/informers/apiserverinternal/v1alpha1"
-	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
-	apiregistrationinformers "k8s.io/kube-aggregator/pkg/client/informers/externalversions/apiregistration/v1"
-	apiregistrationlisters "k8s.io/kube-aggregator/pkg/client/listers/apiregistration/v1"
-
 	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
-
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions/apiextensions/v1"
+	apiextensionslisters "k8s.io/apiextensions-apiserver/pkg/client/listers/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	apiserverinternalinformers "k8s.io/client-go/informers/apiserverinternal/v1alpha1"
+	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
 	apiserverinternallisters "k8s.io/client-go/listers/apiserverinternal/v1alpha1"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	apiregistrationinformers "k8s.io/kube-aggregator/pkg/client/informers/externalversions/apiregistration/v1"
+	apiregistrationlisters "k8s.io/kube-aggregator/pkg/client/listers/apiregistration/v1"
 	"k8s.io/utils/clock"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/controller"
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 )
 
 // DefaultLiveWindow: identity leases renew every 10 s; three missed
@@ -51,9 +55,9 @@ const DefaultLiveWindow = 30 * time.Second
 // tableKey is the peer table's only work item: every change rebuilds the whole table.
 const tableKey = "peer-table"
 
-// PeerTable keeps an immutable Snapshot of the cluster's kube-apiservers up
+// Table keeps an immutable peers.Snapshot of the cluster's kube-apiservers up
 // to date from their identity leases and StorageVersions.
-type PeerTable struct {
+type Table struct {
 	self       string
 	liveWindow time.Duration
 	clock      clock.Clock
@@ -68,18 +72,18 @@ type PeerTable struct {
 	// queue holds one key, tableKey: every change rebuilds the whole table.
 	queue controller.Queue[string]
 
-	current atomic.Pointer[Snapshot]
+	current atomic.Pointer[peers.Snapshot]
 	built   atomic.Bool
 	// missingSince is only touched by sync, which never runs twice at
 	// once: the queue holds one key.
 	missingSince map[string]time.Time
 
 	mu          sync.Mutex
-	subscribers []func(*Snapshot)
+	subscribers []func(*peers.Snapshot)
 }
 
-// TableSources are the informers a PeerTable is built from.
-type TableSources struct {
+// Sources are the informers a Table is built from.
+type Sources struct {
 	// Leases: kube-system identity leases. StorageVersions: all of them.
 	Leases          coordinationinformers.LeaseInformer
 	StorageVersions apiserverinternalinformers.StorageVersionInformer
@@ -89,9 +93,9 @@ type TableSources struct {
 	APIServices apiregistrationinformers.APIServiceInformer
 }
 
-// NewPeerTable builds a table over its sources.
-func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk clock.Clock) *PeerTable {
-	t := &PeerTable{
+// New builds a table over its sources.
+func New(self string, liveWindow time.Duration, src Sources, clk clock.Clock) *Table {
+	t := &Table{
 		self:         self,
 		liveWindow:   liveWindow,
 		clock:        clk,
@@ -101,7 +105,7 @@ func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk c
 		missingSince: map[string]time.Time{},
 	}
 	// An empty table until the first build: nothing is live, nothing known.
-	t.current.Store(BuildSnapshot(SnapshotInputs{Self: self, Now: clk.Now(), LiveWindow: liveWindow}))
+	t.current.Store(peers.BuildSnapshot(peers.SnapshotInputs{Self: self, Now: clk.Now(), LiveWindow: liveWindow}))
 	informers := []cache.SharedIndexInformer{src.Leases.Informer(), src.StorageVersions.Informer()}
 	if src.CRDs != nil {
 		t.crds = src.CRDs.Lister()
@@ -125,7 +129,7 @@ func NewPeerTable(self string, liveWindow time.Duration, src TableSources, clk c
 
 // SetLocal records what this server serves (every resource of its own
 // discovery) and rebuilds the table.
-func (t *PeerTable) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
+func (t *Table) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
 	t.local.Store(&gvrs)
 	t.queue.Add(tableKey)
 }
@@ -133,14 +137,14 @@ func (t *PeerTable) SetLocal(gvrs map[schema.GroupVersionResource]bool) {
 // SetDiscovered records the resources each peer's discovery lists (merged
 // discovery) and rebuilds the table: resources without storage and those
 // registration does not cover route too.
-func (t *PeerTable) SetDiscovered(byPeer map[string][]schema.GroupVersionResource) {
+func (t *Table) SetDiscovered(byPeer map[string][]schema.GroupVersionResource) {
 	t.discovered.Store(&byPeer)
 	t.queue.Add(tableKey)
 }
 
 // extensions lists the group/versions of CRDs and of APIServices backed
 // by a service.
-func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
+func (t *Table) extensions() map[schema.GroupVersion]bool {
 	out := map[schema.GroupVersion]bool{}
 	if t.crds != nil {
 		crds, _ := t.crds.List(labels.Everything())
@@ -164,22 +168,22 @@ func (t *PeerTable) extensions() map[schema.GroupVersion]bool {
 }
 
 // Snapshot returns the current table. It never blocks.
-func (t *PeerTable) Snapshot() *Snapshot { return t.current.Load() }
+func (t *Table) Snapshot() *peers.Snapshot { return t.current.Load() }
 
 // Subscribe calls f with every new snapshot, from the table's worker.
-func (t *PeerTable) Subscribe(f func(*Snapshot)) {
+func (t *Table) Subscribe(f func(*peers.Snapshot)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.subscribers = append(t.subscribers, f)
 }
 
 // HasSynced reports whether the table was built from synced informers.
-func (t *PeerTable) HasSynced() bool { return t.built.Load() }
+func (t *Table) HasSynced() bool { return t.built.Load() }
 
 // Run rebuilds the table on every change, and periodically because
 // liveness changes with time alone, until ctx ends. One key means one
 // worker; more would wait for it.
-func (t *PeerTable) Run(ctx context.Context, workers int) {
+func (t *Table) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	ctx = controller.WithName(ctx, "mvp-peer-table")
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, t.synced...) {
@@ -192,9 +196,9 @@ func (t *PeerTable) Run(ctx context.Context, workers int) {
 }
 
 // sync rebuilds the whole table, whatever the key.
-func (t *PeerTable) sync(ctx context.Context, _ string) error { return t.rebuild(ctx) }
+func (t *Table) sync(ctx context.Context, _ string) error { return t.rebuild(ctx) }
 
-func (t *PeerTable) rebuild(ctx context.Context) error {
+func (t *Table) rebuild(ctx context.Context) error {
 	leases, err := t.leases.List(labels.Everything())
 	if err != nil {
 		return err
@@ -204,7 +208,7 @@ func (t *PeerTable) rebuild(ctx context.Context) error {
 		return err
 	}
 	now := t.clock.Now()
-	in := SnapshotInputs{
+	in := peers.SnapshotInputs{
 		Self: t.self, Now: now, LiveWindow: t.liveWindow,
 		Leases: leases, StorageVersions: versions, MissingSince: t.missingSince,
 		Extensions: t.extensions(),
@@ -215,7 +219,7 @@ func (t *PeerTable) rebuild(ctx context.Context) error {
 	if d := t.discovered.Load(); d != nil {
 		in.Discovered = *d
 	}
-	snap := BuildSnapshot(in)
+	snap := peers.BuildSnapshot(in)
 	t.trackMissing(snap, leases, now)
 
 	old := t.current.Swap(snap)
@@ -234,7 +238,7 @@ func (t *PeerTable) rebuild(ctx context.Context) error {
 
 // trackMissing remembers when each server without a lease was first
 // seen missing, so that retention counts from its departure, not from every rebuild.
-func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease, now time.Time) {
+func (t *Table) trackMissing(snap *peers.Snapshot, leases []*coordinationv1.Lease, now time.Time) {
 	withLease := make(map[string]bool, len(leases))
 	for _, l := range leases {
 		withLease[l.Name] = true
@@ -263,7 +267,7 @@ func (t *PeerTable) trackMissing(snap *Snapshot, leases []*coordinationv1.Lease,
 
 // logLivenessChanges logs a peer turning live or not live: rare events an
 // operator wants to see, never per request.
-func logLivenessChanges(logger klog.Logger, old, cur *Snapshot) {
+func logLivenessChanges(logger klog.Logger, old, cur *peers.Snapshot) {
 	for _, p := range cur.Peers() {
 		if p.ID == cur.Self {
 			continue

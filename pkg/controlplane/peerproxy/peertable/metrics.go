@@ -14,10 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package peers
+package peertable
 
 import (
 	"k8s.io/component-base/metrics"
+
+	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 )
 
 const (
@@ -41,7 +43,7 @@ func Metrics() []metrics.Registerable {
 }
 
 // recordPeers sets the peers gauge from a snapshot.
-func recordPeers(snap *Snapshot) {
+func recordPeers(snap *peers.Snapshot) {
 	live, notLive := 0, 0
 	for _, p := range snap.Peers() {
 		switch {

@@ -1,0 +1,22 @@
+/*
+Copyright 2026 The Mixed Version Proxy Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package peerclient is how this server talks to its peers: the TLS
+// transport checked against --peer-ca-file, the egress dialer, the proxy
+// client certificate reloaded from disk, the front-proxy headers that carry
+// the caller's identity, and the kinds of failure a peer request ends in.
+// It imports no other package of ours.
+package peerclient
