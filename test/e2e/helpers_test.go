@@ -157,12 +157,12 @@ func waitRoute(ctx context.Context, a *harness.Server, ids ...string) {
 }
 
 // startProxyPair starts A, which lacks batch/v1, and B, which serves it,
-// creates the namespace on B and waits until A routes Jobs to B.
+// creates the namespace on B and waits until A routes Jobs to B. The
+// caller stops them: a spec may replace B (restoreProxied).
 func startProxyPair(ctx context.Context, a, b harness.ServerOptions, ns string) (*harness.Server, *harness.Server, string) {
 	a.Args = append(a.Args, "--runtime-config=batch/v1=false")
 	servers := startAll(ctx, a, b)
 	sa, sb := servers[0], servers[1]
-	ginkgo.DeferCleanup(func() { sa.Stop(30 * time.Second); sb.Stop(30 * time.Second) })
 	idB, err := sb.ID(ctx)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	_, err = sb.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})

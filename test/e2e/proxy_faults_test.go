@@ -39,6 +39,8 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying when peers fail", 
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
 		a, b, idB = startProxyPair(ctx, harness.ServerOptions{Name: "pf-a", IP: "127.0.0.57"}, harness.ServerOptions{Name: "pf-b", IP: "127.0.0.58"}, ns)
+		// b, not the B started here: a spec may have replaced it.
+		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
 		cb = b.Client()
 		ensureJob(ctx, cb, ns, "watched")
 	})

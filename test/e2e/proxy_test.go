@@ -45,6 +45,8 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxying", ginkgo.Ordered, 
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
 		a, b, _ = startProxyPair(ctx, harness.ServerOptions{Name: "px-a", IP: "127.0.0.51"}, harness.ServerOptions{Name: "px-b", IP: "127.0.0.52"}, ns)
+		// b, not the B started here: a spec may have replaced it.
+		ginkgo.DeferCleanup(func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) })
 		ca, cb = a.Client(), b.Client()
 	})
 
