@@ -285,14 +285,14 @@ func (d *Controller) record(logger klog.Logger, id, address string, docs *server
 	st.docs, st.lastError, st.lastErrorAt = docs, "", time.Time{}
 }
 
-// merge rebuilds the snapshot when anything it depends on changed: the
-// inputs are copied under the lock, built outside it, and swapped in.
 // syncMerge rebuilds the merged snapshot if anything changed.
 func (d *Controller) syncMerge(ctx context.Context, _ string) error {
 	d.merge(klog.FromContext(ctx))
 	return nil
 }
 
+// merge rebuilds the snapshot when anything it depends on changed: the
+// inputs are copied under the lock, built outside it, and swapped in.
 func (d *Controller) merge(logger klog.Logger) {
 	snap := d.cfg.Table.Snapshot()
 	in, ok := d.inputs(logger, snap)
