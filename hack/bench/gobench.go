@@ -37,9 +37,10 @@ type filterFigures struct {
 }
 
 // filterBenchmark runs the filter's Go benchmark in the module at dir,
-// echoing go test's own output.
+// echoing go test's own output. -trimpath as make build and make test
+// use it: other flags would compile all of Kubernetes again.
 func filterBenchmark(ctx context.Context, goTool, dir string, count int) (filterFigures, error) {
-	cmd := exec.CommandContext(ctx, goTool, "test", "-run", "^$", "-bench", "^BenchmarkFilterLocal$",
+	cmd := exec.CommandContext(ctx, goTool, "test", "-trimpath", "-run", "^$", "-bench", "^BenchmarkFilterLocal$",
 		"-benchmem", "-count", strconv.Itoa(count), "./pkg/controlplane/peerproxy")
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
