@@ -60,6 +60,9 @@ type tally struct {
 	// NotFound is every false 404 (up to 20), with who answered and
 	// the body's start: each one is a failure of the product.
 	NotFound []string `json:"falseNotFoundSamples,omitempty"`
+	// Unready is every 503 (up to 20), told apart the same way: a 503
+	// without Retry-After names neither who answered nor when to retry.
+	Unready []string `json:"unavailableSamples,omitempty"`
 }
 
 // phaseResult is one phase of the upgrade and its tallies per target.
@@ -154,11 +157,14 @@ func (l *load) record(t target, o outcome, sample string) {
 		if len(ta.NotFound) < 20 {
 			ta.NotFound = append(ta.NotFound, now.Format("15:04:05.000")+" "+sample)
 		}
-	case unavailable:
+	case unavailable, unavailableRetry:
 		ta.Unavailable++
-	case unavailableRetry:
-		ta.Unavailable++
-		ta.RetryAfter++
+		if o == unavailableRetry {
+			ta.RetryAfter++
+		}
+		if len(ta.Unready) < 20 {
+			ta.Unready = append(ta.Unready, now.Format("15:04:05.000")+" "+sample)
+		}
 	case failed:
 		ta.Other++
 	}
@@ -184,18 +190,18 @@ func classify(resp *http.Response, err error, what string) (outcome, string) {
 	case resp.StatusCode < 300:
 		return answered, ""
 	case resp.StatusCode == http.StatusNotFound:
-		return notFound, what + ": HTTP 404 " + notFoundDetail(resp)
+		return notFound, what + ": HTTP 404 " + answerDetail(resp)
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-		return unavailableRetry, what + ": HTTP 503 Retry-After " + resp.Header.Get("Retry-After")
+		return unavailableRetry, what + ": HTTP 503 Retry-After " + resp.Header.Get("Retry-After") + " " + answerDetail(resp)
 	case resp.StatusCode == http.StatusServiceUnavailable:
-		return unavailable, what + ": HTTP 503 without Retry-After"
+		return unavailable, what + ": HTTP 503 without Retry-After " + answerDetail(resp)
 	}
 	return failed, fmt.Sprintf("%s: HTTP %d", what, resp.StatusCode)
 }
 
-// notFoundDetail is what says who answered a 404: the headers the proxy
-// and the server set, and the start of the body.
-func notFoundDetail(resp *http.Response) string {
+// answerDetail is what says who answered a 404 or a 503: the headers
+// the proxy and the server set, and the start of the body.
+func answerDetail(resp *http.Response) string {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 400))
 	var hs []string
 	for _, h := range []string{"Audit-Id", "X-Kubernetes-Pf-Flowschema-Uid", "X-Kubernetes-Apiserver-Rerouted", "Content-Type"} {
