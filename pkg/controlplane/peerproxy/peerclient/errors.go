@@ -63,7 +63,7 @@ func Classify(err error) Failure {
 	case errors.As(err, &unsendable):
 		return Failure{Kind: KindRequestFailed, Cause: "the request cannot be sent to a peer"}
 	case errors.As(err, &refused):
-		return Failure{Kind: KindClientCertRefused, Cause: "the peer did not accept this server's proxy client certificate", Undelivered: true}
+		return Failure{Kind: KindClientCertRefused, Cause: "the peer did not accept this server's proxy client certificate (" + refused.ClientCert + ")", Undelivered: true}
 	case errors.As(err, &egress):
 		// First: its cause may be a timeout, but the proxy is what failed.
 		return Failure{Kind: KindEgressProxy, Cause: "the egress proxy (" + egress.proxy + ") opened no tunnel to the peer", Undelivered: true}

@@ -35,13 +35,16 @@ const peerServerName = "kubernetes.default.svc"
 
 // Timeouts that bound how long a dead or frozen peer can hold a request,
 // without ever cutting short a slow but live one (no response timeout).
+// A relayed watch on a peer that died, froze or was cut off ends at most
+// PingAfter+PingTimeout after the last frame from it, so its client learns
+// within 5 s whether or not it pings this server itself.
 const (
 	dialTimeout = 3 * time.Second
 	tlsTimeout  = 3 * time.Second
 	// HTTP/2 pings after this much silence on a connection...
-	PingAfter = 4 * time.Second
+	PingAfter = 2 * time.Second
 	// ...and close it if the ping is not answered in time.
-	PingTimeout = 3 * time.Second
+	PingTimeout = 2 * time.Second
 )
 
 // Config is how this server reaches its peers.

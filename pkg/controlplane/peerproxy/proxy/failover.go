@@ -40,11 +40,16 @@ type attemptKey struct{}
 type attempt struct {
 	gvr   schema.GroupVersionResource
 	peers []*peers.Peer
-	// tried lists the peer IDs tried, in order; served is the one that answered.
-	tried  []string
-	served string
+	// tried lists the peer IDs tried, in order; served is the one that
+	// answered; reasons says, per peer that failed, why, naming no address.
+	tried   []string
+	served  string
+	reasons []string
 	// lastErr is the last transport failure.
 	lastErr error
+	// endedByShutdown: this server began to stop and ended the request
+	// (a watch, watchEnder).
+	endedByShutdown atomic.Bool
 }
 
 // failover sends a request to the route's peers in turn: healthy ones
@@ -83,6 +88,7 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		a.lastErr = fmt.Errorf("peer %s at %s: %w", p.ID, p.Address, err)
+		a.reasons = append(a.reasons, p.ID+": "+peerclient.Classify(err).Cause)
 		if req.Context().Err() != nil {
 			return nil, a.lastErr // the caller left, or its deadline passed
 		}

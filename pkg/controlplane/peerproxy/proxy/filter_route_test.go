@@ -19,6 +19,7 @@ package proxy
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,6 +54,7 @@ func testCodecs() runtime.NegotiatedSerializer {
 type routeFixture struct {
 	*proxyFixture
 	table *fakeTable
+	fw    *Forwarder
 	h     http.Handler
 	local int
 }
@@ -68,10 +70,8 @@ func newRouteFixture(t *testing.T, snap *peers.Snapshot) *routeFixture {
 	fx := &routeFixture{proxyFixture: newProxyFixture(t)}
 	fx.table = &fakeTable{}
 	fx.table.snap.Store(snap)
-	fw := &Forwarder{serializer: testCodecs()}
-	fw.proxy = newReverseProxy(fx.f, peerclienttest.KubeadmHeaders, fw.failed, copyBuffers)
-	fw.watch = newReverseProxy(fx.f, peerclienttest.KubeadmHeaders, fw.failed, watchBuffers)
-	fx.h = WithPeerProxy(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fx.local++ }), fx.table, fw)
+	fx.fw = newForwarder(fx.f, peerclienttest.KubeadmHeaders, testCodecs())
+	fx.h = WithPeerProxy(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fx.local++ }), fx.table, fx.fw)
 	return fx
 }
 
@@ -149,7 +149,8 @@ func TestFilterUnavailableWhenNoServerIsLive(t *testing.T) {
 }
 
 // When every capable peer fails, the 503 says why and whom it tried, in
-// the format the client negotiated.
+// the format the client negotiated. It names peers by ID only: their
+// addresses are in /debug/peerproxy, not in what any caller can read.
 func TestForwarderFailedSaysWhyAndWhom(t *testing.T) {
 	fx := newRouteFixture(t, nil)
 	b, c := deadPeer(t, "b"), deadPeer(t, "c")
@@ -162,10 +163,19 @@ func TestForwarderFailedSaysWhyAndWhom(t *testing.T) {
 	st := readStatus(t, rec)
 	for _, part := range []string{
 		"batch/v1/jobs is not served by this kube-apiserver and no peer could serve it",
-		"the peer is unreachable", "tried 2 of 2 capable peers: b, c", "connection refused",
+		"tried 2 of 2 capable peers: ", "b: the peer is unreachable", "c: the peer is unreachable", "/debug/peerproxy",
 	} {
 		if !strings.Contains(st.Message, part) {
 			t.Errorf("message %q lacks %q", st.Message, part)
+		}
+	}
+	for _, p := range []*peers.Peer{b, c} {
+		host, _, _ := net.SplitHostPort(p.Address)
+		if strings.Contains(rec.Body.String(), host) {
+			t.Errorf("the 503 names peer %s's address %s: %q", p.ID, host, rec.Body.String())
+		}
+		if _, lastErr, _ := fx.f.health.State(p.ID); !strings.Contains(lastErr, p.Address) {
+			t.Errorf("peer %s's last error %q does not name its address %s for /debug/peerproxy", p.ID, lastErr, p.Address)
 		}
 	}
 

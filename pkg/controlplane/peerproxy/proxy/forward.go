@@ -17,8 +17,10 @@ limitations under the License.
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -32,6 +34,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	utilflowcontrol "k8s.io/apiserver/pkg/util/flowcontrol"
+	"k8s.io/klog/v2"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
@@ -50,6 +53,7 @@ type Forwarder struct {
 	// watch relays watches: its relay buffer is held for the stream's
 	// whole life, so it is small (watchBuffers).
 	watch      *httputil.ReverseProxy
+	ender      *watchEnder
 	serializer runtime.NegotiatedSerializer
 }
 
@@ -58,9 +62,14 @@ type Forwarder struct {
 // the client negotiated.
 func NewForwarder(t *peerclient.Transports, h *Health, headers peerclient.FrontProxyHeaders, serializer runtime.NegotiatedSerializer) *Forwarder {
 	f := &failover{t: t, health: h}
-	fw := &Forwarder{serializer: serializer}
+	return newForwarder(f, headers, serializer)
+}
+
+func newForwarder(f *failover, headers peerclient.FrontProxyHeaders, serializer runtime.NegotiatedSerializer) *Forwarder {
+	fw := &Forwarder{serializer: serializer, ender: newWatchEnder()}
 	fw.proxy = newReverseProxy(f, headers, fw.failed, copyBuffers)
 	fw.watch = newReverseProxy(f, headers, fw.failed, watchBuffers)
+	fw.watch.ModifyResponse = endAtShutdown
 	return fw
 }
 
@@ -78,6 +87,9 @@ func (fw *Forwarder) Forward(w http.ResponseWriter, r *http.Request, gvr schema.
 	p := fw.proxy
 	if info, ok := request.RequestInfoFrom(r.Context()); ok && info.Verb == "watch" {
 		p = fw.watch
+		var release func()
+		r, release = fw.ender.track(r, a)
+		defer release()
 	}
 	p.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 	code := rec.code
@@ -116,12 +128,23 @@ func (fw *Forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 		err = a.lastErr
 	}
 	f := peerclient.Classify(err)
-	if r.Context().Err() != nil {
+	switch {
+	case a.endedByShutdown.Load():
+		f = peerclient.Failure{Kind: peerclient.KindRequestFailed, Cause: "this kube-apiserver began to stop"}
+	case r.Context().Err() != nil:
 		f = peerclient.Failure{Kind: peerclient.KindRequestFailed, Cause: "the client went away"}
 	}
 	countError(r.Context(), f.Kind, a.gvr)
-	msg := fmt.Sprintf("%s is not served by this kube-apiserver and no peer could serve it: %s (tried %d of %d capable peers: %s): %v",
-		peers.GVRKey(a.gvr), f.Cause, len(a.tried), len(a.peers), strings.Join(a.tried, ", "), err)
+	// The answer names peers by ID and says why each failed; their
+	// addresses and the errors themselves are for operators, in the log
+	// and in /debug/peerproxy, not for every caller who may read the API.
+	klog.V(2).InfoS("No peer could serve a proxied request", "resource", peers.GVRKey(a.gvr), "tried", a.tried, "err", err)
+	msg := fmt.Sprintf("%s is not served by this kube-apiserver and no peer could serve it: %s (tried %d of %d capable peers",
+		peers.GVRKey(a.gvr), f.Cause, len(a.tried), len(a.peers))
+	if len(a.reasons) > 0 {
+		msg += ": " + strings.Join(a.reasons, "; ")
+	}
+	msg += "); each peer's last error is in /debug/peerproxy"
 	fw.writeStatus(w, r, msg, retryAfterFailed)
 }
 
@@ -174,18 +197,30 @@ type bufferPool struct{ pool sync.Pool }
 func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
-// codeRecorder remembers the status code; Unwrap keeps flushing and
-// hijacking (watch, upgrades) working through it.
+// codeRecorder remembers the final status code: not an informational 1xx
+// the peer sent first (103 Early Hints), and 101 for a protocol upgrade,
+// whose answer the reverse proxy writes on the hijacked connection. Unwrap
+// keeps flushing and hijacking (watch, upgrades) working through it.
 type codeRecorder struct {
 	http.ResponseWriter
 	code int
 }
 
 func (c *codeRecorder) WriteHeader(code int) {
-	if c.code == 0 {
+	if c.code == 0 && code >= http.StatusOK {
 		c.code = code
 	}
 	c.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack is how the reverse proxy takes over the connection for an
+// upgrade, once the peer answered 101.
+func (c *codeRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(c.ResponseWriter).Hijack()
+	if err == nil && c.code == 0 {
+		c.code = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
 }
 
 func (c *codeRecorder) Write(b []byte) (int, error) {
