@@ -129,7 +129,7 @@ func NewController(cfg Config) *Controller {
 	d := &Controller{
 		cfg:       cfg,
 		local:     inProcess(cfg.Local),
-		client:    &http.Client{Transport: cfg.Peers, Timeout: fetchTimeout},
+		client:    &http.Client{Transport: cfg.Peers}, // each fetch has its deadline (fetchTimeout)
 		peers:     controller.NewQueueWithClock[string]("mvp_peer_discovery", cfg.Clock),
 		locals:    controller.NewQueueWithClock[string]("mvp_peer_discovery_local", cfg.Clock),
 		merges:    controller.NewQueueWithClock[string]("mvp_peer_discovery_merge", cfg.Clock),

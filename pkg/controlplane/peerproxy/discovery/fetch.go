@@ -44,8 +44,14 @@ const (
 // also honour the reroute markers sent with it).
 const acceptLocalDiscovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer"
 
-// fetchTimeout bounds one peer fetch (three documents).
+// fetchTimeout bounds one peer fetch (three documents): a peer that
+// sends them byte by byte holds a fetch no longer than this.
 const fetchTimeout = 5 * time.Second
+
+// maxDocumentBytes bounds one discovery document read from a peer, and so
+// the memory a hostile or broken peer can make this server hold per
+// fetch. A kube-apiserver's /apis with 2,000 CRDs is about 1 MiB.
+const maxDocumentBytes = 16 << 20
 
 // discoveryUser is the front-proxy identity discovery fetches carry: any
 // authenticated user may read discovery (RBAC's system:discovery).
@@ -194,7 +200,10 @@ func getDoc(ctx context.Context, get getFunc, path, accept, etag string) (*http.
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err == nil && len(body) > maxDocumentBytes {
+		return nil, nil, peerclient.BadResponsef("GET %s answered a document larger than %d MiB", path, maxDocumentBytes>>20)
+	}
 	return resp, body, err
 }
 
