@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -74,11 +76,11 @@ PASS
 }
 
 func TestParseHeapAlloc(t *testing.T) {
-	got, err := parseHeapAlloc(strings.NewReader("heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 1\n# HeapAlloc = 73400320\n# HeapSys = 9\n"))
+	got, err := harness.ParseHeapAlloc(strings.NewReader("heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 1\n# HeapAlloc = 73400320\n# HeapSys = 9\n"))
 	if err != nil || got != 73400320 {
 		t.Errorf("got %d, %v; want 73400320", got, err)
 	}
-	if _, err := parseHeapAlloc(strings.NewReader("# Alloc = 1\n")); err == nil {
+	if _, err := harness.ParseHeapAlloc(strings.NewReader("# Alloc = 1\n")); err == nil {
 		t.Error("no HeapAlloc line: want an error")
 	}
 }

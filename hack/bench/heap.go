@@ -17,15 +17,11 @@ limitations under the License.
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +32,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
 // annotationBytes fills each seeded Job close to the 256 KiB limit on an
@@ -80,15 +78,8 @@ func benchJob(name, ns string) *batchv1.Job {
 	}
 }
 
-// heapAlloc reads a server's live heap: /debug/pprof/heap with gc=1 runs a
-// collection first, and debug=1 ends with runtime.MemStats as text.
-func heapAlloc(ctx context.Context, client *http.Client, server string) (uint64, error) {
-	body, err := fetch(ctx, client, server+"/debug/pprof/heap?gc=1&debug=1")
-	if err != nil {
-		return 0, err
-	}
-	return parseHeapAlloc(bytes.NewReader(body))
-}
+// heapAlloc reads a server's live heap (harness.LiveHeap).
+var heapAlloc = harness.LiveHeap
 
 // medianHeap is the median of n heapAlloc samples.
 func medianHeap(ctx context.Context, client *http.Client, server string, n int) (uint64, error) {
@@ -102,21 +93,6 @@ func medianHeap(ctx context.Context, client *http.Client, server string, n int) 
 	}
 	slices.Sort(heaps)
 	return heaps[n/2], nil
-}
-
-// parseHeapAlloc finds "# HeapAlloc = N" in a debug=1 heap profile.
-func parseHeapAlloc(r io.Reader) (uint64, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no HeapAlloc line in the heap profile")
 }
 
 // listFigures are the large LIST's measurements.

@@ -32,7 +32,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -286,27 +285,8 @@ func pollUntil(ctx context.Context, interval, timeout time.Duration, cond func()
 	}
 }
 
-// fetch GETs url and returns the body of a 200 answer; any other answer
-// is an error naming the URL.
-func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s answered %d: %.200s", url, resp.StatusCode, body)
-	}
-	return body, nil
-}
+// fetch GETs url and returns the body of a 200 answer (harness.Fetch).
+var fetch = harness.Fetch
 
 // reroutedTotal sums apiserver_rerouted_request_total over all labels;
 // upstream's proxy and ours both count under that name.
