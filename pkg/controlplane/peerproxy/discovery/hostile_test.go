@@ -160,3 +160,23 @@ func FuzzMergeOfAPeersDocument(f *testing.F) {
 		_ = APIGroupList(merged)
 	})
 }
+
+// A peer that does not take this server's proxy client certificate (it
+// answers discovery's user as system:anonymous) is reported as that, with
+// the certificate's name, not as a bad response.
+func TestReadDocsNamesARefusedClientCertificate(t *testing.T) {
+	pki := peerclienttest.NewPKI(t)
+	tr, err := peerclient.New(peerclienttest.Config(pki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := peerclienttest.StartPeer(t, pki, "rotated", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `{"kind":"Status","message":"forbidden: User \"system:anonymous\" cannot get path \"/api\""}`)
+	}))
+	client := &http.Client{Transport: tr.ForDiscovery()}
+	_, _, err = readDocs(context.Background(), fromPeer(client, peerclienttest.KubeadmHeaders.UserHeader(), addr), nil)
+	if f := peerclient.Classify(err); f.Kind != peerclient.KindClientCertRefused || !strings.Contains(f.Cause, "CN=front-proxy-client") {
+		t.Errorf("error %v classified %+v, want %q naming the certificate", err, f, peerclient.KindClientCertRefused)
+	}
+}

@@ -72,18 +72,22 @@ type Config struct {
 // shared connection. All three are built anew when a certificate is
 // reloaded: no request after a reload goes out on an older connection.
 type Transports struct {
-	creds   *credentials
-	dial    dialFunc
-	current atomic.Pointer[roundTrippers]
+	creds      *credentials
+	dial       dialFunc
+	userHeader string
+	current    atomic.Pointer[roundTrippers]
 }
 
+// roundTrippers are one generation of the transports, and each of them
+// behind the identity check (what requests go out on).
 type roundTrippers struct {
 	h2, h1, discovery *http.Transport
+	checked           struct{ h2, h1, discovery http.RoundTripper }
 }
 
 // New builds the transports and reads the certificates once.
 func New(cfg Config) (*Transports, error) {
-	t := &Transports{dial: (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext}
+	t := &Transports{dial: (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext, userHeader: cfg.Headers.UserHeader()}
 	if cfg.DialContext != nil {
 		t.dial = newEgressDialer(cfg.DialContext, cfg.EgressProxy, egressDialTimeout, maxPendingEgressDials).dial
 	}
@@ -126,7 +130,12 @@ func (t *Transports) build() (*roundTrippers, error) {
 	}
 	h1TLS := t.creds.tlsConfig()
 	h1TLS.NextProtos = []string{"http/1.1"}
-	return &roundTrippers{h2: h2, h1: t.newBase(h1TLS), discovery: disc}, nil
+	rts := &roundTrippers{h2: h2, h1: t.newBase(h1TLS), discovery: disc}
+	check := func(rt http.RoundTripper) http.RoundTripper {
+		return identityChecked{rt: rt, userHeader: t.userHeader, cert: t.ClientCertName}
+	}
+	rts.checked.h2, rts.checked.h1, rts.checked.discovery = check(rts.h2), check(rts.h1), check(rts.discovery)
+	return rts, nil
 }
 
 func (t *Transports) newBase(tc *tls.Config) *http.Transport {
@@ -181,9 +190,9 @@ func (t *Transports) Run(ctx context.Context) { t.creds.Run(ctx) }
 func (t *Transports) For(r *http.Request) http.RoundTripper {
 	rts := t.current.Load()
 	if isUpgrade(r) {
-		return rts.h1
+		return rts.checked.h1
 	}
-	return rts.h2
+	return rts.checked.h2
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -196,7 +205,7 @@ func (t *Transports) ClientCertName() string { return t.creds.clientCertName() }
 
 // ForDiscovery is the round-tripper discovery fetches use.
 func (t *Transports) ForDiscovery() http.RoundTripper {
-	return roundTripperFunc(func(r *http.Request) (*http.Response, error) { return t.current.Load().discovery.RoundTrip(r) })
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) { return t.current.Load().checked.discovery.RoundTrip(r) })
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

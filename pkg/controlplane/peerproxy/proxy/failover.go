@@ -17,7 +17,6 @@ limitations under the License.
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +24,6 @@ import (
 	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
@@ -112,39 +109,9 @@ func (f *failover) send(req *http.Request, p *peers.Peer) (*http.Response, error
 	u := *req.URL
 	u.Host = p.Address
 	out.URL, out.Host = &u, p.Address
-	resp, err := rt.RoundTrip(out)
-	if err != nil {
-		return nil, err
-	}
-	return f.checkIdentityAccepted(req, resp)
-}
-
-// checkIdentityAccepted turns a peer's answer into an error when the peer
-// did not take the front-proxy identity: a 401, or a 403 for
-// system:anonymous, for a caller who is someone else. That is what a peer
-// answers when it does not trust this server's client certificate (a
-// rotated front-proxy CA, say); the request did nothing there.
-func (f *failover) checkIdentityAccepted(req *http.Request, resp *http.Response) (*http.Response, error) {
-	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
-		return resp, nil
-	}
-	if u, ok := request.UserFrom(req.Context()); !ok || u.GetName() == user.Anonymous {
-		return resp, nil
-	}
-	if resp.StatusCode == http.StatusForbidden {
-		head := make([]byte, 4<<10)
-		n, _ := io.ReadFull(resp.Body, head)
-		head = head[:n]
-		if !bytes.Contains(head, []byte(user.Anonymous)) {
-			resp.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
-			return resp, nil // a real user's own 403
-		}
-	}
-	resp.Body.Close()
-	return nil, &peerclient.IdentityRefusedError{Code: resp.StatusCode, ClientCert: f.t.ClientCertName()}
+	// A peer that did not take this server's client certificate answers
+	// as an error here (peerclient's identity check), so the next is tried.
+	return rt.RoundTrip(out)
 }
 
 // countingBody counts the bytes of the request body handed to a transport.
