@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A second lock while one is held fails naming the holder; once released,
@@ -56,5 +57,33 @@ func TestPlanRefusesNoWorkers(t *testing.T) {
 	}
 	if _, err := absPlan(dir, dir, dir, dir, 0, 1); err == nil || !strings.Contains(err.Error(), "-control-planes 0") {
 		t.Errorf("0 control planes: err %v, want -control-planes named", err)
+	}
+}
+
+// A manifest moved into place keeps its modification time, as kubeadm's
+// are: the time it changed in place is the move's, not the rendering's.
+func TestManifestChangedAtIsTheMove(t *testing.T) {
+	dir := t.TempDir()
+	rendered, placed := filepath.Join(dir, "rendered.yaml"), filepath.Join(dir, "kube-apiserver.yaml")
+	if err := os.WriteFile(rendered, []byte("kind: Pod\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-3 * time.Minute)
+	if err := os.Chtimes(rendered, old, old); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Now()
+	if err := os.Rename(rendered, placed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := manifestChangedAt(placed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Before(moved.Add(-time.Second)) {
+		t.Errorf("changed at %v, want the move at %v, not the rendering at %v", got, moved, old)
+	}
+	if _, err := manifestChangedAt(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("a missing manifest: %v", err)
 	}
 }

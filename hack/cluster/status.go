@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -98,7 +99,7 @@ func (ps podStatus) readySince() time.Time {
 // its mirror Pod is Ready with that image; the time from the manifest's
 // change to the Pod's Ready transition is recorded.
 func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours bool) error {
-	fi, err := os.Stat(filepath.Join(u.p.nodeDir(n), "fs", "etc-kubernetes", "manifests", "kube-apiserver.yaml"))
+	changed, err := manifestChangedAt(filepath.Join(u.p.nodeDir(n), "fs", "etc-kubernetes", "manifests", "kube-apiserver.yaml"))
 	if err != nil {
 		return err
 	}
@@ -119,10 +120,10 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 	}
 	// The kubelet's own time of Ready (whole seconds), not when this
 	// looked: kubeadm goes on to the other components before it returns.
-	if readyAt.IsZero() || readyAt.Before(fi.ModTime().Truncate(time.Second)) {
-		return fmt.Errorf("mirror Pod Ready at %v, before its manifest changed at %v", readyAt, fi.ModTime())
+	if readyAt.IsZero() || readyAt.Before(changed.Truncate(time.Second)) {
+		return fmt.Errorf("mirror Pod Ready at %v, before its manifest changed at %v", readyAt, changed)
 	}
-	took := readyAt.Sub(fi.ModTime()).Seconds()
+	took := readyAt.Sub(changed).Seconds()
 	u.res.StaticPods = append(u.res.StaticPods, staticPod{Node: n.Name, Image: image, ReadySeconds: took})
 	fmt.Fprintf(log, "%s Ready %.1fs after its manifest was written\n", image, took)
 	return nil
@@ -235,4 +236,17 @@ func (u *upgrader) servesMigration(ctx context.Context, n node) (bool, error) {
 		}), nil
 	}
 	return false, nil
+}
+
+// manifestChangedAt is when the file at path last changed in place: its
+// inode's change time. kubeadm renders every new manifest first and moves
+// each into the manifests folder only when the component before it is
+// done (etcd first), and a move keeps the modification time, so that time
+// can be minutes earlier than the kubelet saw the change.
+func manifestChangedAt(path string) (time.Time, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec), nil
 }
