@@ -82,8 +82,8 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxied watches across faul
 		restoreB(ctx)
 		watching(ctx, w, 2)
 
+		killed := time.Now() // Kill returns once B exited, by when the watch may have ended
 		b.Kill()
-		killed := time.Now()
 		took, how = endsWithin(ctx, w, 2, killed)
 		ginkgo.GinkgoWriter.Printf("peer killed (SIGKILL): the proxied watch ended %s later (%s)\n", took.Round(time.Millisecond), how)
 		gomega.Expect(took).To(gomega.BeNumerically("<=", watchEndBound), "after the peer was killed")
