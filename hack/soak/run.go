@@ -171,13 +171,17 @@ func restartInTurn(ctx context.Context, o options, slots []*slot, res *result) e
 			res.Baseline = settleAndMeasure(ctx, o.settle, slots)
 		}
 		next := began.Add(o.restartEvery)
-		if next.After(end) {
-			return ctx.Err()
+		last := next.After(end)
+		if last {
+			next = end // the load runs on to the end of the duration
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Until(next)):
+		}
+		if last {
+			return nil
 		}
 	}
 }
