@@ -330,7 +330,7 @@ func idleLoad(ctx context.Context, s *harness.Server, d time.Duration, onStart f
 		return idle{}, ctx.Err()
 	case <-time.After(idleSettle):
 	}
-	if _, err := heapAlloc(ctx, s.HTTPClient(), s.URL); err != nil { // collects first
+	if _, err := harness.LiveHeap(ctx, s.HTTPClient(), s.URL); err != nil { // collects first
 		return idle{}, err
 	}
 	if onStart != nil {

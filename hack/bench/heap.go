@@ -78,14 +78,11 @@ func benchJob(name, ns string) *batchv1.Job {
 	}
 }
 
-// heapAlloc reads a server's live heap (harness.LiveHeap).
-var heapAlloc = harness.LiveHeap
-
 // medianHeap is the median of n heapAlloc samples.
 func medianHeap(ctx context.Context, client *http.Client, server string, n int) (uint64, error) {
 	var heaps []uint64
 	for range n {
-		h, err := heapAlloc(ctx, client, server)
+		h, err := harness.LiveHeap(ctx, client, server)
 		if err != nil {
 			return 0, err
 		}
@@ -160,7 +157,7 @@ func startHeapSampler(ctx context.Context, admin *http.Client, url string, inter
 				return
 			case <-tick.C:
 			}
-			h, err := heapAlloc(ctx, admin, url)
+			h, err := harness.LiveHeap(ctx, admin, url)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.err = err

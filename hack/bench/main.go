@@ -285,9 +285,6 @@ func pollUntil(ctx context.Context, interval, timeout time.Duration, cond func()
 	}
 }
 
-// fetch GETs url and returns the body of a 200 answer (harness.Fetch).
-var fetch = harness.Fetch
-
 // reroutedTotal sums apiserver_rerouted_request_total over all labels;
 // upstream's proxy and ours both count under that name.
 func reroutedTotal(ctx context.Context, client *http.Client, server string) (float64, error) {
@@ -297,7 +294,7 @@ func reroutedTotal(ctx context.Context, client *http.Client, server string) (flo
 // metricSum sums a metric's samples over all labels in a server's
 // /metrics; 0 when it has none yet.
 func metricSum(ctx context.Context, client *http.Client, server, name string) (float64, error) {
-	body, err := fetch(ctx, client, server+"/metrics")
+	body, err := harness.Fetch(ctx, client, server+"/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -318,7 +315,7 @@ func metricSum(ctx context.Context, client *http.Client, server, name string) (f
 // saveCPUProfile writes a CPU profile of the server taken over d.
 func saveCPUProfile(ctx context.Context, client *http.Client, server string, d time.Duration, path string) {
 	secs := max(int(d.Seconds()), 1)
-	data, err := fetch(ctx, client, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs))
+	data, err := harness.Fetch(ctx, client, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs))
 	if err == nil {
 		err = os.WriteFile(path, data, 0o644)
 	}

@@ -114,7 +114,7 @@ var connectionFrames = []string{
 // connectionGoroutines counts a server's goroutines that belong to its
 // HTTP/2 connections, from its goroutine profile.
 func connectionGoroutines(ctx context.Context, admin *http.Client, server string) (int, error) {
-	body, err := fetch(ctx, admin, server+"/debug/pprof/goroutine?debug=1")
+	body, err := harness.Fetch(ctx, admin, server+"/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		return 0, err
 	}

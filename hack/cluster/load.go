@@ -151,11 +151,15 @@ func (l *load) record(t target, o outcome, sample string) {
 	ta := ph.Targets[t.Name]
 	ta.Requests++
 	now := time.Now()
+	var stamped string // what a sample records, for answers that were not
+	if o != answered {
+		stamped = now.Format("15:04:05.000") + " " + sample
+	}
 	switch o {
 	case notFound:
 		ta.FalseNotFound++
 		if len(ta.NotFound) < 20 {
-			ta.NotFound = append(ta.NotFound, now.Format("15:04:05.000")+" "+sample)
+			ta.NotFound = append(ta.NotFound, stamped)
 		}
 	case unavailable, unavailableRetry:
 		ta.Unavailable++
@@ -163,13 +167,13 @@ func (l *load) record(t target, o outcome, sample string) {
 			ta.RetryAfter++
 		}
 		if len(ta.Unready) < 20 {
-			ta.Unready = append(ta.Unready, now.Format("15:04:05.000")+" "+sample)
+			ta.Unready = append(ta.Unready, stamped)
 		}
 	case failed:
 		ta.Other++
 	}
 	if o != answered && len(ta.Samples) < 5 {
-		ta.Samples = append(ta.Samples, now.Format("15:04:05.000")+" "+sample)
+		ta.Samples = append(ta.Samples, stamped)
 	}
 	if o == failed && !strings.HasPrefix(sample, "HTTP") {
 		return

@@ -125,7 +125,7 @@ func (u *upgrader) waitStaticPod(ctx context.Context, log *os.File, n node, ours
 	}
 	took := readyAt.Sub(changed).Seconds()
 	u.res.StaticPods = append(u.res.StaticPods, staticPod{Node: n.Name, Image: image, ReadySeconds: took})
-	fmt.Fprintf(log, "%s Ready %.1fs after its manifest was written\n", image, took)
+	fmt.Fprintf(log, "%s Ready %.1fs after its manifest was moved into place\n", image, took)
 	return nil
 }
 

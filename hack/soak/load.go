@@ -105,7 +105,7 @@ func (l *load) read(ctx context.Context, sl *slot) {
 			t.Other++
 		}
 		l.mu.Unlock()
-		pause(ctx, 200*time.Millisecond)
+		harness.Pause(ctx, 200*time.Millisecond)
 	}
 }
 
@@ -124,7 +124,7 @@ func (l *load) create(ctx context.Context, every time.Duration, writers []*slot)
 				break
 			}
 		}
-		pause(ctx, every)
+		harness.Pause(ctx, every)
 	}
 }
 
@@ -169,7 +169,7 @@ func caughtUp(ctx context.Context, w *harness.Watcher, names []string) watcherRe
 			st := w.State()
 			return watcherResult{Streams: st.Opened, Lists: st.Lists, NotOnce: first(notOnce, 10), NotOnceCount: len(notOnce), OutOfOrder: first(outOfOrder, 10)}
 		}
-		pause(ctx, 250*time.Millisecond)
+		harness.Pause(ctx, 250*time.Millisecond)
 	}
 }
 
@@ -182,12 +182,5 @@ func job(name string) *batchv1.Job {
 			RestartPolicy: corev1.RestartPolicyNever,
 			Containers:    []corev1.Container{{Name: "soak", Image: "registry.k8s.io/pause:3.10"}},
 		}}},
-	}
-}
-
-func pause(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }

@@ -58,7 +58,7 @@ func measure(ctx context.Context, sl *slot) (figures, error) {
 // settleAndMeasure waits settle, then takes each of our servers' figures:
 // the median of three readings a few seconds apart, each figure on its own.
 func settleAndMeasure(ctx context.Context, settle time.Duration, slots []*slot) map[string]figures {
-	pause(ctx, settle)
+	harness.Pause(ctx, settle)
 	out := map[string]figures{}
 	for _, sl := range slots {
 		if !sl.ours {
@@ -69,7 +69,7 @@ func settleAndMeasure(ctx context.Context, settle time.Duration, slots []*slot) 
 			if f, err := measure(ctx, sl); err == nil {
 				rs = append(rs, f)
 			}
-			pause(ctx, 3*time.Second)
+			harness.Pause(ctx, 3*time.Second)
 		}
 		if len(rs) > 0 {
 			out[sl.name] = median(rs)
@@ -105,7 +105,7 @@ func startSampling(ctx context.Context, every time.Duration, slots []*slot, res 
 					res.addSample(sample{Seconds: time.Since(res.Started).Seconds(), Server: sl.name, figures: f})
 				}
 			}
-			pause(ctx, every)
+			harness.Pause(ctx, every)
 		}
 	})
 	return func() { cancel(); wg.Wait() }

@@ -199,7 +199,7 @@ func createJobs(ctx context.Context, clients []kubernetes.Interface, ns, prefix 
 					break
 				}
 			}
-			pauseOrDone(ctx, 100*time.Millisecond)
+			harness.Pause(ctx, 100*time.Millisecond)
 		}
 	}()
 	return func() []string {
@@ -228,14 +228,7 @@ func storedJobs(ctx context.Context, s *harness.Server, ns, prefix string) []str
 // it is ready again.
 func freezeFor(ctx context.Context, s *harness.Server, d time.Duration) {
 	gomega.Expect(s.Freeze()).To(gomega.Succeed())
-	pauseOrDone(ctx, d)
+	harness.Pause(ctx, d)
 	gomega.Expect(s.Thaw()).To(gomega.Succeed())
 	gomega.Expect(s.WaitReady(ctx, 2*time.Minute)).To(gomega.Succeed())
-}
-
-func pauseOrDone(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

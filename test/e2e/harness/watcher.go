@@ -86,7 +86,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			continue
 		}
 		if err := w.list(ctx); err != nil {
-			pause(ctx, 250*time.Millisecond)
+			Pause(ctx, 250*time.Millisecond)
 		}
 	}
 }
@@ -110,7 +110,7 @@ func (w *Watcher) stream(ctx context.Context, rv string) bool {
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		pause(ctx, 250*time.Millisecond)
+		Pause(ctx, 250*time.Millisecond)
 		return true
 	}
 	defer resp.Body.Close()
@@ -119,7 +119,7 @@ func (w *Watcher) stream(ctx context.Context, rv string) bool {
 	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		pause(ctx, 250*time.Millisecond)
+		Pause(ctx, 250*time.Millisecond)
 		return true
 	}
 	w.mu.Lock()
@@ -234,7 +234,8 @@ func (w *Watcher) Check(want []string) (notOnce, outOfOrder []string) {
 	return notOnce, append([]string(nil), w.outOfOrder...)
 }
 
-func pause(ctx context.Context, d time.Duration) {
+// Pause waits d, or less if ctx ends first.
+func Pause(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
