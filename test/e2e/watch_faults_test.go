@@ -48,25 +48,6 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxied watches across faul
 	})
 	restoreB := func(ctx context.Context) { b, idB = restoreProxied(ctx, a, b, jobsPath+"/") }
 
-	// watching waits until w's stream number n is open.
-	watching := func(ctx context.Context, w *harness.Watcher, n int) {
-		gomega.Eventually(ctx, func() int { return w.State().Opened }).
-			WithTimeout(60*time.Second).WithPolling(100*time.Millisecond).Should(gomega.BeNumerically(">=", n), "watch stream %d open", n)
-	}
-	// endsWithin waits for w's stream number n to end and says how long
-	// after fault that was.
-	endsWithin := func(ctx context.Context, w *harness.Watcher, n int, fault time.Time) (time.Duration, string) {
-		gomega.Eventually(ctx, func() int { return len(w.State().Ends) }).
-			WithTimeout(60*time.Second).WithPolling(50*time.Millisecond).Should(gomega.BeNumerically(">=", n), "watch stream %d ended", n)
-		st := w.State()
-		return st.Ends[n-1].Sub(fault), st.EndErrs[n-1]
-	}
-	newWatcher := func(s *harness.Server, path string) *harness.Watcher {
-		w, err := harness.NewWatcher(s, path)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		return w
-	}
-
 	ginkgo.It("ends a proxied watch within 5s when the peer serving it freezes or is killed, for a client that does not ping", func(ctx context.Context) {
 		w := newWatcher(a, jobsPath)
 		wctx, stop := context.WithCancel(ctx)
@@ -174,6 +155,27 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] proxied watches across faul
 		}
 	})
 })
+
+// watching waits until w's stream number n is open.
+func watching(ctx context.Context, w *harness.Watcher, n int) {
+	gomega.Eventually(ctx, func() int { return w.State().Opened }).
+		WithTimeout(60*time.Second).WithPolling(100*time.Millisecond).Should(gomega.BeNumerically(">=", n), "watch stream %d open", n)
+}
+
+// endsWithin waits for w's stream number n to end and says how long after
+// fault that was, and how it ended.
+func endsWithin(ctx context.Context, w *harness.Watcher, n int, fault time.Time) (time.Duration, string) {
+	gomega.Eventually(ctx, func() int { return len(w.State().Ends) }).
+		WithTimeout(60*time.Second).WithPolling(50*time.Millisecond).Should(gomega.BeNumerically(">=", n), "watch stream %d ended", n)
+	st := w.State()
+	return st.Ends[n-1].Sub(fault), st.EndErrs[n-1]
+}
+
+func newWatcher(s *harness.Server, path string) *harness.Watcher {
+	w, err := harness.NewWatcher(s, path)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return w
+}
 
 // createJobs writes a Job named prefix+number every 100 ms until ctx ends,
 // through the first of clients that answers; done stops it and returns the

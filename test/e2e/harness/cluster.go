@@ -18,6 +18,7 @@ package harness
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,13 +33,32 @@ type Cluster struct {
 	BinDir string
 	PKI    *PKI
 	Etcd   *Etcd
+	// Dial reaches the servers; nil is the machine's own network. A
+	// cluster on a Network dials from the network's client host.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu      sync.Mutex
 	servers []*Server
 }
 
-// NewCluster writes a PKI under dir and starts etcd.
+// NewCluster writes a PKI under dir and starts a one-member etcd on
+// loopback.
 func NewCluster(ctx context.Context, binDir, dir string) (*Cluster, error) {
+	return NewClusterWith(ctx, binDir, dir, ClusterOptions{})
+}
+
+// ClusterOptions say where a cluster runs. The zero value is loopback
+// with a one-member etcd.
+type ClusterOptions struct {
+	// Network puts etcd on a host "etcd" of the network's client network,
+	// and every client of the cluster on the network's client host.
+	Network *Network
+	// EtcdMembers is how many etcd members (on loopback only); 1 when 0.
+	EtcdMembers int
+}
+
+// NewClusterWith writes a PKI under dir and starts etcd as o says.
+func NewClusterWith(ctx context.Context, binDir, dir string, o ClusterOptions) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -46,11 +66,18 @@ func NewCluster(ctx context.Context, binDir, dir string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := StartEtcd(ctx, binDir, dir)
-	if err != nil {
+	eo := EtcdOptions{Members: o.EtcdMembers}
+	c := &Cluster{Dir: dir, BinDir: binDir, PKI: p}
+	if o.Network != nil {
+		if eo.Host, err = o.Network.AddHost(ctx, "etcd", ClientNet+"3", ""); err != nil {
+			return nil, err
+		}
+		eo.Dial, c.Dial = o.Network.Dial, o.Network.Dial
+	}
+	if c.Etcd, err = StartEtcdWith(ctx, binDir, dir, eo); err != nil {
 		return nil, err
 	}
-	return &Cluster{Dir: dir, BinDir: binDir, PKI: p, Etcd: e}, nil
+	return c, nil
 }
 
 // Stop stops every server the cluster started, then etcd.
@@ -83,5 +110,6 @@ func (c *Cluster) restConfig(host, certFile, keyFile string) *rest.Config {
 		},
 		QPS:   -1, // no client-side throttling in tests
 		Burst: -1,
+		Dial:  c.Dial,
 	}
 }

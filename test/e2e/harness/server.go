@@ -46,7 +46,11 @@ type ServerOptions struct {
 	Binary string
 	// IP is the loopback address it binds and advertises (127.0.0.0/8).
 	IP string
-	// Port is the secure port; 0 picks a free one.
+	// Host, when set, runs the server on a host of a Network: it binds and
+	// advertises the host's client address (IP is set from it) and gives
+	// its peer address as --peer-advertise-ip.
+	Host *Host
+	// Port is the secure port; 0 picks a free one (6443 on a Host).
 	Port int
 	// Gate sets UnknownVersionInteroperabilityProxy; nil leaves the default.
 	Gate *bool
@@ -102,7 +106,11 @@ func On(b bool) *bool { return &b }
 // args builds the server's command line: a complete, secure kube-apiserver
 // on loopback, sharing the cluster's etcd and PKI.
 func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
-	certFile, keyFile, err := c.PKI.IssueServing(o.Name, net.ParseIP(o.IP))
+	ips := []net.IP{net.ParseIP(o.IP)}
+	if o.Host != nil && o.Host.PeerIP != "" {
+		ips = append(ips, net.ParseIP(o.Host.PeerIP))
+	}
+	certFile, keyFile, err := c.PKI.IssueServing(o.Name, ips...)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +144,9 @@ func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
 		"--endpoint-reconciler-type=none",
 		"--profiling=true",
 	}
+	if o.Host != nil && o.Host.PeerIP != "" {
+		a = append(a, "--peer-advertise-ip="+o.Host.PeerIP)
+	}
 	if o.Gate != nil {
 		a = append(a, fmt.Sprintf("--feature-gates=UnknownVersionInteroperabilityProxy=%t", *o.Gate))
 	}
@@ -167,6 +178,12 @@ func (c *Cluster) LaunchServer(o ServerOptions) (*Server, error) {
 	if o.Binary == "" {
 		o.Binary = filepath.Join(c.BinDir, "kube-apiserver")
 	}
+	if o.Host != nil {
+		o.IP = o.Host.ClientIP
+		if o.Port == 0 {
+			o.Port = 6443
+		}
+	}
 	port := o.Port
 	if port == 0 {
 		var err error
@@ -179,7 +196,11 @@ func (c *Cluster) LaunchServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess(o.Name, filepath.Join(c.Dir, o.Name+".log"), o.Name, o.Env, append([]string{o.Binary}, args...))
+	argv := append([]string{o.Binary}, args...)
+	if o.Host != nil {
+		argv = o.Host.Wrap(argv)
+	}
+	p, err := startProcess(o.Name, filepath.Join(c.Dir, o.Name+".log"), o.Name, o.Env, argv)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +289,7 @@ func (s *Server) HTTPClient() *http.Client {
 		Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
 			ForceAttemptHTTP2: true,
+			DialContext:       s.cluster.Dial,
 		},
 	}
 }

@@ -71,7 +71,7 @@ func NewWatcher(s *Server, path string) (*Watcher, error) {
 		return nil, fmt.Errorf("no certificate in %s", pki.CAFile)
 	}
 	// No HTTP/2, so no pings; a timeout for response headers only.
-	t := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+	t := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, DialContext: s.cluster.Dial,
 		ResponseHeaderTimeout: 15 * time.Second}
 	return &Watcher{client: &http.Client{Transport: t}, url: s.URL + path, seen: map[string]int{}}, nil
 }
