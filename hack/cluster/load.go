@@ -28,6 +28,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
 )
 
 // The steady client load of an upgrade: through the load balancer and
@@ -91,7 +93,7 @@ func newLoad(p plan, targets []target) (*load, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Dial = netnsDialer("/run/netns/" + clientNS)
+	cfg.Dial = harness.DialFrom("/run/netns/" + clientNS)
 	cfg.QPS, cfg.Burst = -1, -1
 	c, err := rest.HTTPClientFor(cfg)
 	if err != nil {

@@ -122,6 +122,17 @@ func window(all []probeAnswer, from, to time.Time) answers {
 	return w
 }
 
+// answeredBefore keeps the answers that came before t.
+func (w answers) answeredBefore(t time.Time) answers {
+	var out answers
+	for _, a := range w {
+		if a.sent.Add(a.took).Before(t) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (w answers) String() string {
 	codes := map[int]int{}
 	var longest time.Duration

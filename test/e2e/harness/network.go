@@ -151,35 +151,56 @@ func (h *Host) Wrap(argv []string) []string {
 
 // Dial dials from the test process's client host, so that a client in
 // this process reaches every host on the client network.
+func (n *Network) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return DialFrom("/run/netns/"+n.client.Netns)(ctx, network, addr)
+}
+
+// DialFrom dials from inside the network namespace at path.
 //
 // A socket belongs to the namespace of the thread that made it: each dial
-// runs on a thread of its own that joins the namespace and is never used
-// again (the goroutine ends locked, so the runtime ends the thread).
-func (n *Network) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		conn net.Conn
-		err  error
+// runs locked to a thread that joins the namespace and goes back to this
+// process's own before it is unlocked. Should going back fail, the
+// goroutine ends locked and the runtime ends the thread. A thread must not
+// end for nothing: a child started with Pdeathsig from it would be killed.
+func DialFrom(path string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			conn net.Conn
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			conn, back, err := dialIn(ctx, path, network, addr)
+			if back {
+				runtime.UnlockOSThread()
+			}
+			done <- result{conn, err}
+		}()
+		r := <-done
+		return r.conn, r.err
 	}
-	done := make(chan result, 1)
-	path := "/run/netns/" + n.client.Netns
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- result{err: fmt.Errorf("open %s: %w", path, err)}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			done <- result{err: fmt.Errorf("join %s: %w", path, err)}
-			return
-		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, network, addr)
-		done <- result{conn, err}
-	}()
-	r := <-done
-	return r.conn, r.err
+}
+
+// dialIn dials from the namespace at path on the calling, locked thread;
+// back says whether the thread is in its own namespace again.
+func dialIn(ctx context.Context, path, network, addr string) (conn net.Conn, back bool, err error) {
+	own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, true, fmt.Errorf("open this thread's network namespace: %w", err)
+	}
+	defer unix.Close(own)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, true, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return nil, true, fmt.Errorf("join %s: %w", path, err)
+	}
+	var d net.Dialer
+	conn, err = d.DialContext(ctx, network, addr)
+	return conn, unix.Setns(own, unix.CLONE_NEWNET) == nil, err
 }
 
 // Close removes every namespace the network made (their veths go with

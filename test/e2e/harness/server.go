@@ -120,7 +120,7 @@ func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
 	}
 	a := []string{
 		"--etcd-servers=" + c.Etcd.URL,
-		"--bind-address=" + o.IP,
+		"--bind-address=" + bindAddress(o),
 		"--advertise-address=" + o.IP,
 		"--secure-port=" + itoa(port),
 		"--cert-dir=" + dir,
@@ -144,6 +144,12 @@ func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
 		"--endpoint-reconciler-type=none",
 		"--profiling=true",
 	}
+	return append(append(a, c.peerArgs(o)...), o.Args...), nil
+}
+
+// peerArgs are the gate and the peer flags o asks for.
+func (c *Cluster) peerArgs(o ServerOptions) []string {
+	var a []string
 	if o.Host != nil && o.Host.PeerIP != "" {
 		a = append(a, "--peer-advertise-ip="+o.Host.PeerIP)
 	}
@@ -157,7 +163,16 @@ func (c *Cluster) args(o ServerOptions, port int) ([]string, error) {
 	case gateOn && !o.NoPeerCA:
 		a = append(a, "--peer-ca-file="+c.PKI.CAFile)
 	}
-	return append(a, o.Args...), nil
+	return a
+}
+
+// bindAddress is o's IP on loopback; on a Host every address of the host,
+// client and peer network alike, as a control plane node binds.
+func bindAddress(o ServerOptions) string {
+	if o.Host != nil {
+		return "0.0.0.0"
+	}
+	return o.IP
 }
 
 // StartServer starts a kube-apiserver and waits until /readyz answers ok.
