@@ -249,7 +249,7 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 
 		// 10 GETs a second through A, each answered on its own; a sample of
 		// A's goroutines and descriptors every 10s.
-		stopLoad := steadyGets(client, a.URL+jobPath+"through-egress", 100*time.Millisecond)
+		gets := startProbeWith(client, a.URL+jobPath+"through-egress")
 		type sample struct {
 			at              time.Duration
 			goroutines, fds int
@@ -266,7 +266,8 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] egress", ginkgo.Ordered, gi
 			series = append(series, sample{time.Since(start).Round(time.Second), g, f})
 		}
 		// Every request sent gets its answer, none past the proxy's bound.
-		codes, latencies := summarize(stopLoad())
+		answered := answers(gets.stop())
+		codes, latencies := answered.codes(), answered.latencies()
 		n, slowest := len(latencies), latencies[len(latencies)-1]
 		ginkgo.GinkgoWriter.Printf("egress proxy frozen for %s under load: %d requests, answers by code %v, latency p50 %s p99 %s max %s\n", load, n, codes,
 			latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*99/100].Round(time.Millisecond), slowest.Round(time.Millisecond))

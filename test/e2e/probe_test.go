@@ -19,6 +19,7 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -57,10 +58,16 @@ type probe struct {
 	answers []probeAnswer
 }
 
+// startProbe probes path on s with an admin client that gives up after
+// probeTimeout.
 func startProbe(s *harness.Server, path string) *probe {
 	client := s.HTTPClient()
 	client.Timeout = probeTimeout
-	url := s.URL + path
+	return startProbeWith(client, s.URL+path)
+}
+
+// startProbeWith probes url through client.
+func startProbeWith(client *http.Client, url string) *probe {
 	p := &probe{quit: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
@@ -134,10 +141,9 @@ func (w answers) answeredBefore(t time.Time) answers {
 }
 
 func (w answers) String() string {
-	codes := map[int]int{}
+	codes := w.codes()
 	var longest time.Duration
 	for _, a := range w {
-		codes[a.code]++
 		longest = max(longest, a.took)
 	}
 	var parts []string
@@ -149,6 +155,27 @@ func (w answers) String() string {
 		parts = append(parts, fmt.Sprintf("%s×%d", name, codes[c]))
 	}
 	return fmt.Sprintf("%d GETs: %s, longest %s", len(w), strings.Join(parts, " "), longest.Round(time.Millisecond))
+}
+
+// codes counts the answers by status (0: no answer).
+func (w answers) codes() map[int]int {
+	codes := map[int]int{}
+	for _, a := range w {
+		codes[a.code]++
+	}
+	return codes
+}
+
+// latencies are the answers' times, shortest first; it fails the spec
+// when there are none.
+func (w answers) latencies() []time.Duration {
+	gomega.ExpectWithOffset(1, w).NotTo(gomega.BeEmpty(), "answers")
+	l := make([]time.Duration, len(w))
+	for i, a := range w {
+		l[i] = a.took
+	}
+	slices.Sort(l)
+	return l
 }
 
 // failing lists, for a failure message, the answers bad says are wrong.
