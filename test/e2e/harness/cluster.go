@@ -74,7 +74,7 @@ func NewClusterWith(ctx context.Context, binDir, dir string, o ClusterOptions) (
 		}
 		eo.Dial, c.Dial = o.Network.Dial, o.Network.Dial
 	}
-	if c.Etcd, err = StartEtcdWith(ctx, binDir, dir, eo); err != nil {
+	if c.Etcd, err = StartEtcd(ctx, binDir, dir, eo); err != nil {
 		return nil, err
 	}
 	return c, nil

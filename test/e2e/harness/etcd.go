@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -35,10 +34,8 @@ type Etcd struct {
 	Members []*EtcdMember
 	// URL is every member's client URL, comma-separated, as
 	// --etcd-servers takes them.
-	URL string
-	// DataDir is the first member's data directory.
-	DataDir string
-	client  *http.Client
+	URL    string
+	client *http.Client
 }
 
 // EtcdMember is one member of an Etcd: its process, once started, and
@@ -47,10 +44,8 @@ type EtcdMember struct {
 	*Process
 	Name      string
 	ClientURL string
-	DataDir   string
 	argv      []string
 	logPath   string
-	mu        sync.Mutex
 }
 
 // EtcdOptions say where an Etcd runs. The zero value is one member on
@@ -64,15 +59,9 @@ type EtcdOptions struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// StartEtcd starts one etcd member on loopback with its data under dir
-// and waits until it reports healthy.
-func StartEtcd(ctx context.Context, binDir, dir string) (*Etcd, error) {
-	return StartEtcdWith(ctx, binDir, dir, EtcdOptions{})
-}
-
-// StartEtcdWith starts the members o asks for and waits until every one
-// reports healthy.
-func StartEtcdWith(ctx context.Context, binDir, dir string, o EtcdOptions) (*Etcd, error) {
+// StartEtcd starts the members o asks for, with their data under dir,
+// and waits until every one reports healthy.
+func StartEtcd(ctx context.Context, binDir, dir string, o EtcdOptions) (*Etcd, error) {
 	n := max(o.Members, 1)
 	if o.Host != nil && n != 1 {
 		return nil, fmt.Errorf("an etcd on a network host has one member, not %d", n)
@@ -85,7 +74,7 @@ func StartEtcdWith(ctx context.Context, binDir, dir string, o EtcdOptions) (*Etc
 	for i, m := range members {
 		urls[i] = m.ClientURL
 	}
-	e := &Etcd{Members: members, URL: strings.Join(urls, ","), DataDir: members[0].DataDir,
+	e := &Etcd{Members: members, URL: strings.Join(urls, ","),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: o.Dial}}}
 	for _, m := range members {
 		if err := m.start(); err != nil {
@@ -146,7 +135,7 @@ func etcdMembers(binDir, dir string, n int, host *Host) ([]*EtcdMember, error) {
 		if host != nil {
 			argv = host.Wrap(argv)
 		}
-		members[i] = &EtcdMember{Name: name, ClientURL: a.client, DataDir: dataDir, argv: argv, logPath: filepath.Join(dir, name+".log")}
+		members[i] = &EtcdMember{Name: name, ClientURL: a.client, argv: argv, logPath: filepath.Join(dir, name+".log")}
 	}
 	return members, nil
 }
@@ -165,9 +154,7 @@ func (m *EtcdMember) start() error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
 	m.Process = p
-	m.mu.Unlock()
 	return nil
 }
 
@@ -238,11 +225,8 @@ func (e *Etcd) Leader(ctx context.Context) (*EtcdMember, error) {
 func (e *Etcd) Stop(timeout time.Duration) error {
 	var errs []error
 	for _, m := range e.Members {
-		m.mu.Lock()
-		p := m.Process
-		m.mu.Unlock()
-		if p != nil {
-			if err := p.Stop(timeout); err != nil {
+		if m.Process != nil {
+			if err := m.Stop(timeout); err != nil {
 				errs = append(errs, err)
 			}
 		}
