@@ -22,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -49,11 +50,21 @@ type attempt struct {
 	endedByShutdown atomic.Bool
 }
 
+// failoverBudget is how long after its first try a request may still start
+// a try at another peer. A try at an unreachable peer costs up to the dial
+// timeout or the HTTP/2 health ping (peerclient), so a request that finds
+// every peer cut off is answered within the budget and one such try,
+// however many peers there are. A try already started is never cut short:
+// a peer that answers slowly (a large LIST) is not a failure.
+const failoverBudget = 5 * time.Second
+
 // failover sends a request to the route's peers in turn: healthy ones
 // first, starting at a random one so load spreads. It moves on while
-// peerclient.Retryable says so. Only a peer's own faults put it in
-// backoff: not the caller going away, not the request's deadline, not a
-// request that cannot be sent at all.
+// peerclient.Retryable says so, and tries at most one peer in backoff (a
+// random one, so a peer that came back is found again by the requests that
+// follow) and none once failoverBudget is spent. Only a peer's own faults
+// put it in backoff: not the caller going away, not the request's
+// deadline, not a request that cannot be sent at all.
 type failover struct {
 	t      *peerclient.Transports
 	health *Health
@@ -73,9 +84,18 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = &countingBody{r: req.Body}
 		req.Body = body
 	}
-	for _, p := range f.health.order(a.peers) {
+	ordered, healthy := f.health.order(a.peers)
+	start := f.health.clock.Now()
+	for i, p := range ordered {
 		if err := req.Context().Err(); err != nil {
 			return nil, err
+		}
+		if left := len(ordered) - i; i > 0 && f.health.clock.Since(start) >= failoverBudget {
+			a.reasons = append(a.reasons, fmt.Sprintf("%d more not tried: %s of failover spent", left, failoverBudget))
+			break
+		} else if i > healthy {
+			a.reasons = append(a.reasons, fmt.Sprintf("%d more in backoff not tried", left))
+			break
 		}
 		a.tried = append(a.tried, p.ID)
 		resp, err := f.send(req, p)

@@ -19,6 +19,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/user"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
 
@@ -53,8 +55,8 @@ func TestProxyFailsOverFromUnreachablePeer(t *testing.T) {
 		t.Errorf("dead peer: healthy=%v lastErr=%q", healthy, lastErr)
 	}
 	// In backoff, the dead peer is tried last.
-	if order := fx.f.health.order([]*peers.Peer{dead, live}); order[0].ID != "live" {
-		t.Errorf("order = %s first", order[0].ID)
+	if order, healthy := fx.f.health.order([]*peers.Peer{dead, live}); order[0].ID != "live" || healthy != 1 {
+		t.Errorf("order = %s first, %d healthy", order[0].ID, healthy)
 	}
 }
 
@@ -213,5 +215,67 @@ func TestEgressFailureNeverDialsDirectly(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), testEgressProxy) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error %q should name the proxy and keep its cause", err)
+	}
+}
+
+// However many peers are cut off, a request stops starting tries once
+// failoverBudget is spent, and tries one peer in backoff at most; a peer
+// in backoff that is back is still found.
+func TestFailoverIsBounded(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Unix(1e9, 0))
+	cut := map[string]bool{}
+	// A try at a cut peer fails after 2 s of the fake clock.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if cut[addr] {
+			clk.Step(2 * time.Second)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("i/o timeout")}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	fx := newProxyFixture(t, func(c *peerclient.Config) { c.DialContext = dial })
+	fx.f.health.clock = clk
+	var cutPeers []*peers.Peer
+	for i := range 5 {
+		p := &peers.Peer{ID: fmt.Sprintf("cut-%d", i), Address: fmt.Sprintf("192.0.2.%d:6443", i+1), Live: true}
+		cut[p.Address] = true
+		cutPeers = append(cutPeers, p)
+	}
+	get := func(candidates ...*peers.Peer) *attempt {
+		rec := httptest.NewRecorder()
+		a := fx.serve(rec, httptest.NewRequest(http.MethodGet, "https://a/apis/batch/v1/jobs", nil), alice, candidates...)
+		if a.served == "" {
+			<-fx.errs
+		}
+		return a
+	}
+
+	// Every peer healthy: tries start at 0 s, 2 s and 4 s; not at 6 s.
+	a := get(cutPeers...)
+	if len(a.tried) != 3 || a.served != "" {
+		t.Fatalf("tried %v, served by %q: want three tries within the budget", a.tried, a.served)
+	}
+	if last := a.reasons[len(a.reasons)-1]; last != "2 more not tried: 5s of failover spent" {
+		t.Errorf("last reason %q", last)
+	}
+
+	// Every peer in backoff: one try.
+	for _, p := range cutPeers {
+		fx.f.health.failed(p.ID, errors.New("cut"))
+	}
+	a = get(cutPeers...)
+	if len(a.tried) != 1 || a.reasons[1] != "4 more in backoff not tried" {
+		t.Fatalf("tried %v (%q): want one peer in backoff tried", a.tried, a.reasons)
+	}
+
+	// Two healthy peers cut, then a peer in backoff that is back: served.
+	live := fx.peer(t, "back", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	fx.f.health.failed(live.ID, errors.New("was cut"))
+	fresh := []*peers.Peer{{ID: "cut-x", Address: "192.0.2.100:6443", Live: true}, {ID: "cut-y", Address: "192.0.2.101:6443", Live: true}}
+	for _, p := range fresh {
+		cut[p.Address] = true
+	}
+	a = get(fresh[0], fresh[1], live, cutPeers[0])
+	if a.served != "back" || len(a.tried) != 3 {
+		t.Fatalf("tried %v, served by %q: want the peer in backoff that is back", a.tried, a.served)
 	}
 }

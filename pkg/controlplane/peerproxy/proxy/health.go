@@ -54,24 +54,25 @@ func NewHealth(clk clock.Clock) *Health {
 }
 
 // order returns peers healthy ones first, each group rotated from a random
-// start so load spreads; peers in backoff are still tried, last.
-func (h *Health) order(ps []*peers.Peer) []*peers.Peer {
-	if len(ps) <= 1 {
-		return ps
+// start so load spreads; peers in backoff come last. healthy is how many
+// lead the list.
+func (h *Health) order(ps []*peers.Peer) (ordered []*peers.Peer, healthy int) {
+	if len(ps) == 0 {
+		return ps, 0
 	}
 	now := h.clock.Now()
-	healthy := make([]*peers.Peer, 0, len(ps))
+	good := make([]*peers.Peer, 0, len(ps))
 	var backoff []*peers.Peer
 	h.mu.Lock()
 	for _, p := range ps {
 		if ph := h.peers[p.ID]; ph != nil && now.Before(ph.unhealthyUntil) {
 			backoff = append(backoff, p)
 		} else {
-			healthy = append(healthy, p)
+			good = append(good, p)
 		}
 	}
 	h.mu.Unlock()
-	return append(h.rotate(healthy), h.rotate(backoff)...)
+	return append(h.rotate(good), h.rotate(backoff)...), len(good)
 }
 
 func (h *Health) rotate(ps []*peers.Peer) []*peers.Peer {

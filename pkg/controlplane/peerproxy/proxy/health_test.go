@@ -29,7 +29,8 @@ func TestHealthSpreadsLoad(t *testing.T) {
 	peers := []*peers.Peer{{ID: "a"}, {ID: "b"}, {ID: "c"}}
 	first := map[string]int{}
 	for i := 0; i < 300; i++ {
-		first[h.order(peers)[0].ID]++
+		order, _ := h.order(peers)
+		first[order[0].ID]++
 	}
 	for _, p := range peers {
 		if first[p.ID] < 50 {
