@@ -168,3 +168,35 @@ func TestKnownNames(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricSum(t *testing.T) {
+	text := []byte(`# HELP apiserver_rerouted_request_total x
+# TYPE apiserver_rerouted_request_total counter
+apiserver_rerouted_request_total{code="200",group="batch",resource="jobs"} 20
+apiserver_rerouted_request_total{code="503",group="batch",resource="jobs"} 2
+apiserver_rerouted_request_total_other{code="200"} 1000
+go_goroutines 312
+`)
+	for _, tc := range []struct {
+		name    string
+		labels  []string
+		sum     float64
+		samples int
+	}{
+		{"apiserver_rerouted_request_total", nil, 22, 2},
+		{"apiserver_rerouted_request_total", []string{`code="503"`}, 2, 1},
+		{"apiserver_rerouted_request_total", []string{`code="503"`, `resource="pods"`}, 0, 0},
+		{"go_goroutines", nil, 312, 1},
+	} {
+		sum, samples, err := harness.MetricSum(text, tc.name, tc.labels...)
+		if err != nil || sum != tc.sum || samples != tc.samples {
+			t.Errorf("%s %v: %v over %d samples (%v), want %v over %d", tc.name, tc.labels, sum, samples, err, tc.sum, tc.samples)
+		}
+	}
+	if _, err := harness.ParseMetric(text, "process_open_fds"); err == nil {
+		t.Error("a metric with no sample parsed")
+	}
+	if _, _, err := harness.MetricSum([]byte("go_goroutines many\n"), "go_goroutines"); err == nil {
+		t.Error("a sample that is not a number was added")
+	}
+}

@@ -298,18 +298,8 @@ func metricSum(ctx context.Context, client *http.Client, server, name string) (f
 	if err != nil {
 		return 0, err
 	}
-	var sum float64
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum += v
-	}
-	return sum, nil
+	sum, _, err := harness.MetricSum(body, name)
+	return sum, err
 }
 
 // saveCPUProfile writes a CPU profile of the server taken over d.

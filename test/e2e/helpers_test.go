@@ -17,7 +17,6 @@ limitations under the License.
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -107,28 +105,8 @@ func metricSum(s *harness.Server, name string, labels ...string) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(line, l)
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum, nil
+	sum, _, err := harness.MetricSum(body, name, labels...)
+	return sum, err
 }
 
 // answered sends n GETs of path to s and returns how many were answered

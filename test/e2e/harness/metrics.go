@@ -79,10 +79,34 @@ func ParseHeapAlloc(r io.Reader) (uint64, error) {
 // ParseMetric finds the value of an unlabelled metric (go_goroutines,
 // process_open_fds) in Prometheus text.
 func ParseMetric(text []byte, name string) (float64, error) {
-	for line := range strings.SplitSeq(string(text), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
+	v, samples, err := MetricSum(text, name)
+	if err == nil && samples == 0 {
+		err = fmt.Errorf("no sample of %s", name)
 	}
-	return 0, fmt.Errorf("no sample of %s", name)
+	return v, err
+}
+
+// MetricSum adds up the samples of metric name in Prometheus text whose
+// line holds every one of labels (`code="503"`), and says how many there
+// were: a counter never incremented has none, which sums to 0.
+func MetricSum(text []byte, name string, labels ...string) (sum float64, samples int, err error) {
+	for line := range strings.SplitSeq(string(text), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		matched := true
+		for _, l := range labels {
+			matched = matched && strings.Contains(line, l)
+		}
+		if !matched {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+		samples++
+	}
+	return sum, samples, nil
 }
