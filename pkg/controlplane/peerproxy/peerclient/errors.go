@@ -85,14 +85,14 @@ func Classify(err error) Failure {
 	}
 }
 
-// Retryable reports whether a request that failed with err at one peer may
-// go to the next: never once its body reached a peer; otherwise when it
-// certainly did not arrive, or when sending it again changes nothing.
-func Retryable(method string, bodySent bool, err error) bool {
+// Retryable reports whether a request that failed this way at one peer
+// may go to the next: never once its body reached a peer; otherwise when
+// it certainly did not arrive, or when sending it again changes nothing.
+func (f Failure) Retryable(method string, bodySent bool) bool {
 	if bodySent {
 		return false
 	}
-	return Classify(err).Undelivered || safeMethod(method)
+	return f.Undelivered || safeMethod(method)
 }
 
 // safeMethod: a request that changes nothing, so sending it again is harmless.

@@ -89,8 +89,8 @@ func TestRetryable(t *testing.T) {
 		{"POST", true, errRefused, false},
 		{"GET", true, errMidway, false},
 	} {
-		if got := Retryable(tc.method, tc.bodySent, tc.err); got != tc.want {
-			t.Errorf("Retryable(%s, bodySent=%t, %v) = %t, want %t", tc.method, tc.bodySent, tc.err, got, tc.want)
+		if got := Classify(tc.err).Retryable(tc.method, tc.bodySent); got != tc.want {
+			t.Errorf("Classify(err).Retryable(%s, bodySent=%t, %v) = %t, want %t", tc.method, tc.bodySent, tc.err, got, tc.want)
 		}
 	}
 }

@@ -59,10 +59,10 @@ type attempt struct {
 const failoverBudget = 5 * time.Second
 
 // failover sends a request to the route's peers in turn: healthy ones
-// first, starting at a random one so load spreads. It moves on while
-// peerclient.Retryable says so, and tries at most one peer in backoff (a
-// random one, so a peer that came back is found again by the requests that
-// follow) and none once failoverBudget is spent. Only a peer's own faults
+// first, starting at a random one so load spreads. It moves on while the
+// failure's Retryable says so, tries at most one peer in backoff (a
+// random one, so a peer that came back is found again by the requests
+// that follow) and starts none once failoverBudget is spent. Only a peer's own faults
 // put it in backoff: not the caller going away, not the request's
 // deadline, not a request that cannot be sent at all.
 type failover struct {
@@ -105,12 +105,13 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		a.lastErr = fmt.Errorf("peer %s at %s: %w", p.ID, p.Address, err)
-		a.reasons = append(a.reasons, p.ID+": "+peerclient.Classify(err).Cause)
+		failure := peerclient.Classify(err)
+		a.reasons = append(a.reasons, p.ID+": "+failure.Cause)
 		if req.Context().Err() != nil {
 			return nil, a.lastErr // the caller left, or its deadline passed
 		}
 		f.health.failed(p.ID, err)
-		if !peerclient.Retryable(req.Method, body != nil && body.n.Load() > 0, err) {
+		if !failure.Retryable(req.Method, body != nil && body.n.Load() > 0) {
 			return nil, a.lastErr
 		}
 	}
