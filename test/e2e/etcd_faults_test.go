@@ -35,43 +35,80 @@ import (
 const etcdReadyBound = 30 * time.Second
 
 var _ = ginkgo.Describe("[Feature:MixedVersionProxy] etcd members lost under load", ginkgo.Ordered, ginkgo.Label(labelHarness), func() {
-	const ns = "etcd-faults"
-
-	ginkgo.It("answers no false 404, is ready again within 30s and loses no write when a follower and then the leader of three etcd members are killed", func(ctx context.Context) {
-		cl, err := harness.NewClusterWith(ctx, binDir, filepath.Join(workDir, "etcd-faults"), harness.ClusterOptions{EtcdMembers: 3})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ginkgo.DeferCleanup(cl.Stop)
-		servers := startAllIn(ctx, cl,
-			harness.ServerOptions{Name: "ef-a", IP: "127.0.0.131", Args: []string{"--runtime-config=batch/v1=false"}},
-			harness.ServerOptions{Name: "ef-b", IP: "127.0.0.132"},
-		)
-		a, b := servers[0], servers[1]
-		_, err = b.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ensureJob(ctx, b.Client(), ns, "probe")
-		jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/probe"
-		gomega.Eventually(ctx, func() int { return answered(a, jobPath, 1) }).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(gomega.Equal(1))
-
-		reads := startProbe(a, jobPath)
-		created := createJobs(ctx, []kubernetes.Interface{a.Client(), b.Client()}, ns, "ef-")
-		for _, role := range []string{"follower", "leader"} {
-			m := etcdMember(ctx, cl.Etcd, role == "leader")
-			m.Kill()
-			killed := time.Now()
-			ready := readyAgain(ctx, killed, a, b)
-			ginkgo.GinkgoWriter.Printf("etcd %s %s killed: both servers ready %s after\n", role, m.Name, ready.Round(time.Millisecond))
-			gomega.Expect(ready).To(gomega.BeNumerically("<=", etcdReadyBound), "ready again after the %s was killed", role)
-			harness.Pause(ctx, 10*time.Second) // load on two members
-			gomega.Expect(cl.Etcd.Restart(ctx, m)).To(gomega.Succeed(), "etcd %s started again", m.Name)
+	ginkgo.It("answers no false 404, is ready again within 30s and loses no write when a follower and then the leader of three etcd members are killed; upstream's proxy beside it", func(ctx context.Context) {
+		ours := loseEtcdMembers(ctx, "etcd-faults", "", "ef", "127.0.0.131", "127.0.0.132")
+		vanilla := loseEtcdMembers(ctx, "etcd-faults-upstream", filepath.Join(binDir, "kube-apiserver-upstream"), "eu", "127.0.0.133", "127.0.0.134")
+		for _, r := range []struct {
+			who string
+			etcdLoss
+		}{{"ours", ours}, {"upstream v1.37.2", vanilla}} {
+			ginkgo.GinkgoWriter.Printf("%s: both servers ready %s after the follower was killed, %s after the leader; through A %s; %d Jobs created, %d of them not stored\n",
+				r.who, r.ready[0].Round(time.Millisecond), r.ready[1].Round(time.Millisecond), r.reads, len(r.created), len(r.lost))
 		}
-		names := created()
-		all := answers(reads.stop())
-		ginkgo.GinkgoWriter.Printf("through A while etcd members were lost: %s; %d Jobs created\n", all, len(names))
-		all.expectNone(404)
-		gomega.Expect(names).NotTo(gomega.BeEmpty())
-		gomega.Expect(storedJobs(ctx, b, ns, "ef-")).To(gomega.ContainElements(names), "every Job whose creation was answered is stored")
+		for i, role := range []string{"follower", "leader"} {
+			gomega.Expect(ours.ready[i]).To(gomega.BeNumerically("<=", etcdReadyBound), "ready again after the %s was killed", role)
+		}
+		ours.reads.expectNone(404)
+		gomega.Expect(ours.created).NotTo(gomega.BeEmpty())
+		gomega.Expect(ours.lost).To(gomega.BeEmpty(), "every Job whose creation was answered is stored")
 	})
 })
+
+// etcdLoss is what one run of loseEtcdMembers saw.
+type etcdLoss struct {
+	// ready: how long after the follower's and then the leader's kill
+	// both servers were ready.
+	ready []time.Duration
+	// reads: the GETs of a Job through A (which lacks batch/v1).
+	reads answers
+	// created: the Jobs whose creation was answered; lost: those of them
+	// not stored at the end.
+	created, lost []string
+}
+
+// loseEtcdMembers starts a cluster on three etcd members with A (binary,
+// our kube-apiserver when empty, without batch/v1) and B; under a GET of a
+// Job through A every 100 ms and a Job created every 100 ms, it kills a
+// follower and then the leader, each started again 10 s later.
+func loseEtcdMembers(ctx context.Context, dir, binary, prefix, ipA, ipB string) etcdLoss {
+	const ns = "etcd-faults"
+	cl, err := harness.NewClusterWith(ctx, binDir, filepath.Join(workDir, dir), harness.ClusterOptions{EtcdMembers: 3})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	defer cl.Stop()
+	servers := startAllIn(ctx, cl,
+		harness.ServerOptions{Name: prefix + "-a", IP: ipA, Binary: binary, Args: []string{"--runtime-config=batch/v1=false"}},
+		harness.ServerOptions{Name: prefix + "-b", IP: ipB, Binary: binary},
+	)
+	a, b := servers[0], servers[1]
+	defer func() { a.Stop(30 * time.Second); b.Stop(30 * time.Second) }()
+	_, err = b.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ensureJob(ctx, b.Client(), ns, "probe")
+	jobPath := "/apis/batch/v1/namespaces/" + ns + "/jobs/probe"
+	gomega.Eventually(ctx, func() int { return answered(a, jobPath, 1) }).WithTimeout(time.Minute).WithPolling(500*time.Millisecond).Should(gomega.Equal(1), "%s proxies Jobs", a.Opts.Name)
+
+	var r etcdLoss
+	reads := startProbe(a, jobPath)
+	created := createJobs(ctx, []kubernetes.Interface{a.Client(), b.Client()}, ns, prefix+"-")
+	for _, leader := range []bool{false, true} {
+		m := etcdMember(ctx, cl.Etcd, leader)
+		m.Kill()
+		r.ready = append(r.ready, readyAgain(ctx, time.Now(), a, b))
+		harness.Pause(ctx, 10*time.Second) // load on two members
+		gomega.Expect(cl.Etcd.Restart(ctx, m)).To(gomega.Succeed(), "etcd %s started again", m.Name)
+	}
+	r.created, r.reads = created(), answers(reads.stop())
+	stored := map[string]bool{}
+	for _, n := range storedJobs(ctx, b, ns, prefix+"-") {
+		stored[n] = true
+	}
+	for _, n := range r.created {
+		if !stored[n] {
+			r.lost = append(r.lost, n)
+		}
+	}
+	return r
+}
 
 // etcdMember is the running leader, or a running member that is not it.
 func etcdMember(ctx context.Context, e *harness.Etcd, leader bool) *harness.EtcdMember {

@@ -268,7 +268,9 @@ func (d *Controller) record(logger klog.Logger, id, address string, docs *server
 			} else {
 				logger.V(2).Info("Peer discovery fetch failed; retrying", "peer", id, "address", address, "err", err)
 			}
-			d.dirty = true
+		}
+		if st.lastError != err.Error() {
+			d.dirty = true // the snapshot, and so /debug/peerproxy, shows the latest cause
 		}
 		st.lastError, st.lastErrorAt = err.Error(), now
 		return
