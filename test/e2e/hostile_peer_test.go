@@ -260,12 +260,11 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] a hostile peer in the clust
 		{hostileSlowloris, "timeout", ""},
 	} {
 		ginkgo.It(fmt.Sprintf("keeps serving through B, with a bounded heap, while the peer answers discovery with %s, and names the peer in /debug/peerproxy and the metrics", tc.mode), func(ctx context.Context) {
-			counted := func() float64 {
-				n, err := metricSum(a, "apiserver_peer_discovery_fetches_total", fmt.Sprintf("result=%q", tc.result))
-				gomega.Expect(err).NotTo(gomega.HaveOccurred())
-				return n
+			counted := func() (float64, error) {
+				return metricSum(a, "apiserver_peer_discovery_fetches_total", fmt.Sprintf("result=%q", tc.result))
 			}
-			base := counted()
+			base, err := counted()
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			from := time.Now()
 			h.mode.Store(tc.mode)
 			jobs := startProbe(a, "/apis/batch/v1/namespaces/"+ns+"/jobs/steady")
@@ -278,15 +277,19 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] a hostile peer in the clust
 				g.Expect(st.LastErrorAt).NotTo(gomega.BeNil())
 				g.Expect(st.LastErrorAt.After(from)).To(gomega.BeTrue(), "an error since the mode changed")
 				g.Expect(st.LastError).To(gomega.ContainSubstring(tc.says))
-				g.Expect(counted() - base).To(gomega.BeNumerically(">=", 3))
+				n, err := counted()
+				g.Expect(err).NotTo(gomega.HaveOccurred())
+				g.Expect(n - base).To(gomega.BeNumerically(">=", 3))
 			}).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(gomega.Succeed())
 			st, _ := discoveryState(a, h.id)
+			n, err := counted()
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			maxHeap, samples := heap.stop()
 			got, up := answers(jobs.stop()), answers(ready.stop())
 			d, err := debugDocument(a)
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			ginkgo.GinkgoWriter.Printf("%s: A counted %.0f fetches %s in %s; its /debug/peerproxy: %q; Jobs through A %s; /readyz %s; A's live heap %.1f MiB before, at most %.1f MiB in %d samples\n",
-				tc.mode, counted()-base, tc.result, time.Since(from).Round(time.Millisecond), st.LastError, got, up,
+				tc.mode, n-base, tc.result, time.Since(from).Round(time.Millisecond), st.LastError, got, up,
 				float64(before)/(1<<20), float64(maxHeap)/(1<<20), samples)
 			if tc.mode == hostileHuge {
 				ginkgo.GinkgoWriter.Printf("50 MB: the peer wrote %.1f MiB in all\n", float64(h.sent.Load())/(1<<20))

@@ -165,10 +165,9 @@ func watching(ctx context.Context, w *harness.Watcher, n int) {
 // endsWithin waits for w's stream number n to end and says how long after
 // fault that was, and how it ended.
 func endsWithin(ctx context.Context, w *harness.Watcher, n int, fault time.Time) (time.Duration, string) {
-	gomega.Eventually(ctx, func() int { return len(w.State().Ends) }).
-		WithTimeout(60*time.Second).WithPolling(50*time.Millisecond).Should(gomega.BeNumerically(">=", n), "watch stream %d ended", n)
-	st := w.State()
-	return st.Ends[n-1].Sub(fault), st.EndErrs[n-1]
+	took, how, ended := endsBy(ctx, w, n, fault, time.Minute)
+	gomega.ExpectWithOffset(1, ended).To(gomega.BeTrue(), "watch stream %d ended within a minute", n)
+	return took, how
 }
 
 func newWatcher(s *harness.Server, path string) *harness.Watcher {
