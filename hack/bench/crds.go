@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apiextensionsv1client "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset/typed/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
@@ -136,7 +138,7 @@ func crdGroup(i int) string { return fmt.Sprintf("g%03d", i) + crdGroupSuffix }
 // createCRDs creates n CRDs on s, 8 at a time, each the only kind of its
 // group.
 func createCRDs(ctx context.Context, s *harness.Server, n int) error {
-	client, err := apiextensionsclient.NewForConfig(s.RESTConfig())
+	client, err := crdClient(s)
 	if err != nil {
 		return err
 	}
@@ -144,11 +146,20 @@ func createCRDs(ctx context.Context, s *harness.Server, n int) error {
 	g.SetLimit(8)
 	for i := range n {
 		g.Go(func() error {
-			_, err := client.ApiextensionsV1().CustomResourceDefinitions().Create(gctx, benchCRD(crdGroup(i)), metaCreate)
+			_, err := client.Create(gctx, benchCRD(crdGroup(i)), metaCreate)
 			return err
 		})
 	}
 	return g.Wait()
+}
+
+// crdClient reads and writes s's CRDs.
+func crdClient(s *harness.Server) (apiextensionsv1client.CustomResourceDefinitionInterface, error) {
+	cs, err := apiextensionsclient.NewForConfig(s.RESTConfig())
+	if err != nil {
+		return nil, err
+	}
+	return cs.ApiextensionsV1().CustomResourceDefinitions(), nil
 }
 
 func benchCRD(group string) *apiextensionsv1.CustomResourceDefinition {
@@ -217,10 +228,10 @@ func benchGroups(body []byte) (map[string]bool, error) {
 }
 
 // waitGroups polls until s's merged /apis lists n CRD groups, for up to
-// three minutes.
+// three minutes and a tenth of a second per CRD.
 func waitGroups(ctx context.Context, s *harness.Server, n int) error {
 	client := s.HTTPClient()
-	return pollUntil(ctx, 500*time.Millisecond, 3*time.Minute, func() (bool, string, error) {
+	return pollUntil(ctx, 500*time.Millisecond, 3*time.Minute+time.Duration(n)*100*time.Millisecond, func() (bool, string, error) {
 		d, err := getAPIs(ctx, client, s, acceptAggregated, "")
 		if err != nil {
 			return false, "", err
@@ -254,23 +265,33 @@ func discoveryLatency(ctx context.Context, a *harness.Server, n int) (merged, no
 }
 
 // timeRemoval deletes group's CRD on b and times how long until no
-// server's merged /apis lists it (polled every 10 ms, conditionally).
+// server's merged /apis lists it.
 func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Server, group string) (time.Duration, bool, error) {
-	client, err := apiextensionsclient.NewForConfig(b.RESTConfig())
+	client, err := crdClient(b)
 	if err != nil {
 		return 0, false, err
 	}
-	const deadline = 90 * time.Second
 	start := time.Now()
-	if err := client.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, "widgets."+group, metav1.DeleteOptions{}); err != nil {
+	if err := client.Delete(ctx, "widgets."+group, metav1.DeleteOptions{}); err != nil {
 		return 0, false, err
 	}
+	return untilListed(ctx, servers, group, false, start)
+}
+
+// listedDeadline bounds untilListed.
+const listedDeadline = 90 * time.Second
+
+// untilListed polls every server's merged /apis (every 10 ms,
+// conditionally) until each lists group (listed) or no longer does
+// (!listed), and returns how long after start the slowest one took, and
+// whether one still had not after listedDeadline.
+func untilListed(ctx context.Context, servers []*harness.Server, group string, listed bool, start time.Time) (time.Duration, bool, error) {
 	took := make([]time.Duration, len(servers))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range servers {
 		g.Go(func() error {
 			hc, etag := s.HTTPClient(), ""
-			for time.Since(start) < deadline {
+			for time.Since(start) < listedDeadline {
 				d, err := getAPIs(gctx, hc, s, acceptAggregated, etag)
 				if err != nil {
 					return err
@@ -281,7 +302,7 @@ func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Serv
 					if err != nil {
 						return err
 					}
-					if !groups[group] {
+					if groups[group] == listed {
 						took[i] = time.Since(start)
 						return nil
 					}
@@ -292,18 +313,15 @@ func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Serv
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
-			took[i] = deadline
+			took[i] = listedDeadline
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return 0, false, err
 	}
-	worst := took[0]
-	for _, t := range took {
-		worst = max(worst, t)
-	}
-	return worst, worst >= deadline, nil
+	worst := slices.Max(took)
+	return worst, worst >= listedDeadline, nil
 }
 
 // idle is a server's CPU over an idle window and its live heap after.

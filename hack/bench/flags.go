@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,19 +32,22 @@ type options struct {
 	plan                           loadPlan
 	watch                          watchPlan
 	discovery                      discoveryPlan
+	growth                         growthPlan
 	listMB                         int
 	listRate                       float64
 	heapInterval                   time.Duration
 	benchCount                     int
 	profile, check, keep           bool
-	// phases are the measurements to run (all by default); a figure of a
-	// phase left out reads 0 and its target is missed.
+	// phases are the measurements to run (all but the growth curves by
+	// default); a figure of a phase left out reads 0 and its target is
+	// missed.
 	phases []string
 	// pairs are the implementations measured (both by default).
 	pairs []string
 }
 
-// allPhases are make bench's measurements, in the order they run;
+// allPhases are make bench's measurements by default, in the order they
+// run (the growth curves, allCurves, run after them when asked for);
 // allPairs the implementations it measures.
 var (
 	allPhases = []string{"gets", "watch", "list", "discovery"}
@@ -72,27 +76,73 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.discovery.CRDs, "crds", 200, "CRDs created on B for the discovery phase, each in a group of its own")
 	fs.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
 	fs.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
+	growth := fs.Bool("growth", false, "also measure the growth curves ("+strings.Join(allCurves, ", ")+"), each size on a fresh cluster: about 80 minutes more")
+	watchSizes := fs.String("growth-watches", "1000,5000,10000", "sizes of the watch curve: watches through A (and as many on B)")
+	crdSizes := fs.String("growth-crds", "200,1000,2000", "sizes of the CRD curve: CRDs on three servers")
+	serverSizes := fs.String("growth-servers", "3,5,7", fmt.Sprintf("sizes of the servers curve: servers (2 to %d)", maxFleet))
+	fs.DurationVar(&o.growth.ServerIdle, "growth-idle", 45*time.Second, "each idle window of the servers curve (gate on, then off)")
+	fs.IntVar(&o.growth.Visible, "growth-visible", 20, "CRDs created one at a time to time their appearance everywhere")
 	fs.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
 	fs.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof)")
 	fs.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
 	pairs := fs.String("pairs", strings.Join(allPairs, ","), "the implementations to measure, comma-separated (figures of one left out read 0)")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "the measurements to run, comma-separated (a shorter run while working on one of them)")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "the measurements to run, comma-separated, of "+strings.Join(append(slices.Clone(allPhases), allCurves...), ", ")+" (a shorter run while working on one of them)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	var err error
-	if o.phases, err = knownNames("-phases", *phases, allPhases); err == nil {
+	if o.phases, err = knownNames("-phases", *phases, append(slices.Clone(allPhases), allCurves...)); err == nil {
 		o.pairs, err = knownNames("-pairs", *pairs, allPairs)
 	}
 	if err != nil {
 		return o, err
+	}
+	if *growth {
+		for _, c := range allCurves {
+			if !slices.Contains(o.phases, c) {
+				o.phases = append(o.phases, c)
+			}
+		}
+	}
+	for _, f := range []struct {
+		name, value string
+		min, max    int
+		into        *[]int
+	}{
+		{"-growth-watches", *watchSizes, 1, 100000, &o.growth.Watches},
+		{"-growth-crds", *crdSizes, 1, 10000, &o.growth.CRDs},
+		{"-growth-servers", *serverSizes, 2, maxFleet, &o.growth.Servers},
+	} {
+		if *f.into, err = sizeList(f.name, f.value, f.min, f.max); err != nil {
+			return o, err
+		}
+	}
+	if o.growth.ServerIdle <= 0 || o.growth.Visible < 1 {
+		return o, errors.New("-growth-idle and -growth-visible must be positive")
 	}
 	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
 		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
 		return o, errors.New("-rounds, -requests, -concurrency, -list-mb, -list-rate, -watches, -watch-events, -watch-rate, -crds, -discovery-requests and -idle must be positive")
 	}
 	return o, nil
+}
+
+// sizeList reads a comma-separated list of sizes, each within [lo, hi],
+// in increasing order.
+func sizeList(flagName, value string, lo, hi int) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(value, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not a size from %d to %d", flagName, f, lo, hi)
+		}
+		if len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+			return nil, fmt.Errorf("%s: sizes must increase (%d after %d)", flagName, n, sizes[len(sizes)-1])
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }
 
 // knownNames splits a comma-separated flag value and checks each name is

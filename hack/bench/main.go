@@ -70,6 +70,8 @@ func main() {
 type pairSpec struct {
 	key, binary   string
 	ipA, ipB, ipC string
+	// fleet prefixes the servers curve's addresses: fleet+"1" to "9".
+	fleet string
 }
 
 // pairResult is what one pair measured.
@@ -85,16 +87,49 @@ func run(ctx context.Context, o options) (int, error) {
 	out, _ := filepath.Abs(o.out)
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	work := filepath.Join(out, "run-"+stamp)
+	specs := []pairSpec{
+		{key: "ours", binary: filepath.Join(binDir, "kube-apiserver"), ipA: "127.0.0.111", ipB: "127.0.0.112", ipC: "127.0.0.115", fleet: "127.0.0.17"},
+		{key: "upstream", binary: filepath.Join(binDir, "kube-apiserver-upstream"), ipA: "127.0.0.113", ipB: "127.0.0.114", ipC: "127.0.0.116", fleet: "127.0.0.18"},
+	}
 
+	missed := 0
+	if slices.ContainsFunc(o.phases, func(p string) bool { return slices.Contains(allPhases, p) }) {
+		m, err := runPhases(ctx, o, binDir, out, work, stamp, specs)
+		if err != nil {
+			return 0, err
+		}
+		missed += m
+	}
+	growth, err := runGrowth(ctx, o, binDir, work, specs)
+	if err != nil {
+		return 0, err
+	}
+	if len(growth.Watches)+len(growth.CRDs)+len(growth.Servers) > 0 {
+		prefix := filepath.Join(out, stamp+"-growth")
+		files, err := writeGrowth(prefix, growth)
+		if err != nil {
+			return 0, err
+		}
+		printGrowth(os.Stdout, growth)
+		missed += printTargets(os.Stdout, "Growth targets", growthTargets(growth))
+		fmt.Printf("\nGrowth results: %s.json; plots:\n", prefix)
+		for _, f := range files {
+			fmt.Printf("  %s\n", filepath.Join(out, f))
+		}
+	}
+	if !o.keep {
+		_ = os.RemoveAll(work)
+	}
+	return missed, nil
+}
+
+// runPhases runs the filter's Go benchmark and the default phases, writes
+// <out>/<stamp>.json and prints the table; it returns the targets missed.
+func runPhases(ctx context.Context, o options, binDir, out, work, stamp string, specs []pairSpec) (int, error) {
 	step("Go benchmark of the filter on a locally served request (%d runs)", o.benchCount)
 	filt, err := filterBenchmark(ctx, o.goTool, o.moduleDir, o.benchCount)
 	if err != nil {
 		return 0, err
-	}
-
-	specs := []pairSpec{
-		{key: "ours", binary: filepath.Join(binDir, "kube-apiserver"), ipA: "127.0.0.111", ipB: "127.0.0.112", ipC: "127.0.0.115"},
-		{key: "upstream", binary: filepath.Join(binDir, "kube-apiserver-upstream"), ipA: "127.0.0.113", ipB: "127.0.0.114", ipC: "127.0.0.116"},
 	}
 	results := map[string]pairResult{}
 	for _, spec := range specs {
@@ -114,19 +149,29 @@ func run(ctx context.Context, o options) (int, error) {
 
 	rep := newReport(results["ours"], results["upstream"], filt)
 	path := filepath.Join(out, stamp+".json")
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return 0, err
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	if err := writeJSON(path, rep); err != nil {
 		return 0, err
 	}
 	missed := printTable(os.Stdout, results, filt, rep)
 	fmt.Printf("\nResults: %s\n", path)
-	if !o.keep {
-		_ = os.RemoveAll(work)
-	}
 	return missed, nil
+}
+
+// writeGrowth writes the growth curves to <prefix>.json and their plots
+// beside it, and returns the plots' file names.
+func writeGrowth(prefix string, rep growthReport) ([]string, error) {
+	if err := writeJSON(prefix+".json", rep); err != nil {
+		return nil, err
+	}
+	return plotGrowth(prefix, rep)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // runPair measures one implementation on a fresh etcd and pair of servers.

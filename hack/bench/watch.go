@@ -58,6 +58,10 @@ type watchFigures struct {
 	// Creation (just before the create request) to receipt by a watcher,
 	// over every event every watcher received.
 	ProxiedLag, DirectLag lagFigures
+	// From the first watch request to the last watch's response headers.
+	ProxiedOpen, DirectOpen time.Duration
+	// Watchers that received every event exactly once, of 2 × Watches.
+	Complete int
 }
 
 type lagFigures struct{ P50, P99 time.Duration }
@@ -163,11 +167,11 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	defer closeWatches()
 	sent := newSendTimes(plan.Events)
 
-	proxied, err := openMeasured(ctx, wctx, a, path, plan.Watches, sent, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines)
+	proxied, err := openMeasured(ctx, wctx, a, path, plan.Watches, sent, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines, &fig.ProxiedOpen)
 	if err != nil {
 		return fig, err
 	}
-	direct, err := openMeasured(ctx, wctx, b, path, plan.Watches, sent, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines)
+	direct, err := openMeasured(ctx, wctx, b, path, plan.Watches, sent, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines, &fig.DirectOpen)
 	if err != nil {
 		return fig, err
 	}
@@ -179,19 +183,27 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 		return fig, err
 	}
 	fig.ProxiedLag, fig.DirectLag = lags(proxied), lags(direct)
+	for _, w := range append(proxied, direct...) {
+		if w.received.Load() == int64(plan.Events) {
+			fig.Complete++
+		}
+	}
 	return fig, nil
 }
 
 // openMeasured opens n watches on the server's path under wctx and writes
 // what each one costs the server (heap, goroutines, and of those the
-// HTTP/2 connections') into heapKB, gorout and conn.
-func openMeasured(ctx, wctx context.Context, s *harness.Server, path string, n int, sent *sendTimes, heapKB, gorout, conn *float64) ([]*watcher, error) {
+// HTTP/2 connections') into heapKB, gorout and conn, and how long opening
+// them all took into took.
+func openMeasured(ctx, wctx context.Context, s *harness.Server, path string, n int, sent *sendTimes, heapKB, gorout, conn *float64, took *time.Duration) ([]*watcher, error) {
 	admin := s.HTTPClient()
 	before, err := sampleLoad(ctx, admin, s.URL)
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	ws, err := openWatches(wctx, watchClient(s), s.URL+path, n, sent)
+	*took = time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("watches on %s: %w", s.Name, err)
 	}
@@ -278,7 +290,9 @@ func (w *watcher) open(ctx, openCtx context.Context, client *http.Client, url st
 func (w *watcher) read(ctx context.Context, resp *http.Response, sent *sendTimes) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	// A Job's event is about 2 kB; the buffer grows for a larger one. Ten
+	// thousand watchers a path keep their buffers for the whole phase.
+	sc.Buffer(make([]byte, 0, 8<<10), 4<<20)
 	marker := []byte(`"metadata":{"name":"` + "w-")
 	for sc.Scan() {
 		now := time.Now()

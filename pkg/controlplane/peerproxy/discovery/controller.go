@@ -202,7 +202,7 @@ func (d *Controller) syncLocal(ctx context.Context, _ string) error {
 	d.mu.Lock()
 	prev := d.localDocs
 	d.mu.Unlock()
-	docs, changed, err := readDocs(ctx, d.local, prev)
+	docs, changed, err := readDocs(ctx, d.local, prev, nil)
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("Reading this server's own discovery", "err", err)
 		return nil // read again at the next turn
@@ -231,7 +231,7 @@ func (d *Controller) syncPeer(ctx context.Context, id string) error {
 	}
 	d.mu.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev)
+	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev, peerRootDue(d.cfg.Clock.Now()))
 	cancel()
 	if ctx.Err() != nil {
 		return nil // this server is stopping: not the peer's fault

@@ -39,11 +39,11 @@ import (
 )
 
 // docServer serves /api, /apis and /openapi/v3 like a kube-apiserver,
-// with ETags and 304s, and counts full answers.
+// with ETags and 304s, and counts full answers and requests of the root.
 type docServer struct {
 	apis        []apidiscoveryv2.APIGroupDiscovery
 	contentType string
-	full        int
+	full, roots int
 }
 
 func (s *docServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +54,7 @@ func (s *docServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rootAPIs:
 		body, _ = json.Marshal(apidiscoveryv2.APIGroupDiscoveryList{Items: s.apis})
 	case openAPIRoot:
+		s.roots++
 		body, _ = json.Marshal(handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{
 			"apis/batch/v1": {ServerRelativeURL: "/openapi/v3/apis/batch/v1?hash=AB"}}})
 	default:
@@ -80,7 +81,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 	get := inProcess(srv)
 	ctx := context.Background()
 
-	docs, changed, err := readDocs(ctx, get, nil)
+	docs, changed, err := readDocs(ctx, get, nil, nil)
 	if err != nil || !changed {
 		t.Fatalf("first read: changed=%t err=%v", changed, err)
 	}
@@ -94,7 +95,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 		t.Errorf("first read: %d full answers, want 3", srv.full)
 	}
 
-	again, changed, err := readDocs(ctx, get, docs)
+	again, changed, err := readDocs(ctx, get, docs, nil)
 	if err != nil || changed {
 		t.Fatalf("unchanged read: changed=%t err=%v", changed, err)
 	}
@@ -106,7 +107,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 	}
 
 	srv.apis = doc("batch/v1:cronjobs,jobs")
-	next, changed, err := readDocs(ctx, get, again)
+	next, changed, err := readDocs(ctx, get, again, nil)
 	if err != nil || !changed {
 		t.Fatalf("changed read: changed=%t err=%v", changed, err)
 	}
@@ -115,9 +116,44 @@ func TestReadDocsIsConditional(t *testing.T) {
 	}
 }
 
+func TestPeerRootIsReadWhenItsDiscoveryChanges(t *testing.T) {
+	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
+	t0 := time.Unix(1_000_000, 0)
+	var docs *serverDocs
+	for _, step := range []struct {
+		at        time.Duration
+		change    bool
+		wantRoots int
+	}{
+		{0, false, 1},                              // first read
+		{10 * time.Second, false, 2},               // settling
+		{40 * time.Second, false, 2},               // settled, nothing changed
+		{4 * time.Minute, false, 2},                //
+		{4*time.Minute + 10*time.Second, true, 3},  // /apis changed
+		{4*time.Minute + 20*time.Second, false, 4}, // settling again
+		{4*time.Minute + 55*time.Second, false, 4}, //
+		{9*time.Minute + 21*time.Second, false, 5}, // five minutes since the last root read
+	} {
+		if step.change {
+			srv.apis = doc("batch/v1:cronjobs,jobs")
+		}
+		next, _, err := readDocs(context.Background(), inProcess(srv), docs, peerRootDue(t0.Add(step.at)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = next
+		if srv.roots != step.wantRoots {
+			t.Errorf("at %s: the root was requested %d times, want %d", step.at, srv.roots, step.wantRoots)
+		}
+	}
+	if docs.openAPI["apis/batch/v1"] == "" {
+		t.Errorf("the root's paths were lost: %v", docs.openAPI)
+	}
+}
+
 func TestReadDocsRejectsUnaggregatedAnswers(t *testing.T) {
 	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json"}
-	_, _, err := readDocs(context.Background(), inProcess(srv), nil)
+	_, _, err := readDocs(context.Background(), inProcess(srv), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "not aggregated discovery v2") {
 		t.Fatalf("want a bad-response error naming the format, got %v", err)
 	}

@@ -75,6 +75,38 @@ type serverDocs struct {
 	// costs no rebuild.
 	openAPISum [sha256.Size]byte
 	fetchedAt  time.Time
+	// changedAt is when a read last found a document changed;
+	// openAPIReadAt when the OpenAPI v3 root was last read (both set by
+	// peer reads only).
+	changedAt, openAPIReadAt time.Time
+}
+
+// A peer answers its OpenAPI v3 root in full on every request: its
+// aggregator serves it with Last-Modified set to the time of the request
+// and no ETag, so a conditional request cannot save the 11 kB or more.
+// The root lists the peer's group/versions, which change with its /api
+// and /apis, so a peer's root is read when those change, at every refresh
+// for openAPISettle after any change (a root can trail discovery), and
+// otherwise every openAPIRefresh.
+const (
+	openAPISettle  = 30 * time.Second
+	openAPIRefresh = 5 * time.Minute
+)
+
+// peerRootDue says whether a peer's OpenAPI v3 root is to be read at now,
+// given the documents being read (next) and whether /api or /apis
+// changed.
+func peerRootDue(now time.Time) func(next *serverDocs, changed bool) bool {
+	return func(next *serverDocs, changed bool) bool {
+		if changed {
+			next.changedAt = now
+		}
+		due := changed || now.Sub(next.changedAt) < openAPISettle || now.Sub(next.openAPIReadAt) >= openAPIRefresh
+		if due {
+			next.openAPIReadAt = now
+		}
+		return due
+	}
 }
 
 // getFunc sends a document request (its URL holds only the path).
@@ -104,7 +136,9 @@ func fromPeer(client *http.Client, userHeader, address string) getFunc {
 
 // readDocs reads the /api, /apis and OpenAPI v3 root documents with
 // conditional requests; changed is false when all three were unchanged.
-func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, bool, error) {
+// With rootDue set, the root is read only when it says so (it is told
+// whether /api or /apis changed); nil reads it every time.
+func readDocs(ctx context.Context, get getFunc, prev *serverDocs, rootDue func(next *serverDocs, changed bool) bool) (*serverDocs, bool, error) {
 	next := &serverDocs{}
 	if prev != nil {
 		*next = *prev
@@ -120,9 +154,15 @@ func readDocs(ctx context.Context, get getFunc, prev *serverDocs) (*serverDocs, 
 		}
 		changed = changed || c
 	}
+	if rootDue != nil && !rootDue(next, changed) {
+		return next, changed, nil
+	}
 	c, err := readOpenAPIRoot(ctx, get, next)
 	if err != nil {
 		return nil, false, err
+	}
+	if c && rootDue != nil {
+		rootDue(next, true) // settle from this change too
 	}
 	return next, changed || c, nil
 }
