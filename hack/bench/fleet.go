@@ -39,6 +39,12 @@ const maxFleet = 9
 // joinDeadline bounds the wait for every server to proxy to a new one.
 const joinDeadline = time.Minute
 
+// fleetSettle is how long a restarted fleet is left alone before its idle
+// window: longer than idleSettle, so that the window is past the first
+// half minute after peers find each other, when a peer's OpenAPI root is
+// still read at every refresh.
+const fleetSettle = 45 * time.Second
+
 // serverCurve starts n-1 servers without batch/v1, then one that serves
 // it, and times how long after that one is ready every other proxies a
 // LIST of Jobs to it. Then all n are restarted with the gate on and
@@ -140,7 +146,7 @@ type fleetIdle struct {
 }
 
 // restartAllIdle stops every server, starts them all again at once with
-// the gate as given (same flags otherwise), leaves them idleSettle, and
+// the gate as given (same flags otherwise), leaves them fleetSettle, and
 // measures each over d: its CPU, and the bytes on its connections to and
 // from the others.
 func restartAllIdle(ctx context.Context, c *harness.Cluster, servers []*harness.Server, gate bool, d time.Duration) (fleetIdle, error) {
@@ -159,7 +165,7 @@ func restartAllIdle(ctx context.Context, c *harness.Cluster, servers []*harness.
 	if res.servers, err = startAll(ctx, c, opts); err != nil {
 		return res, err
 	}
-	if err := pause(ctx, idleSettle); err != nil {
+	if err := pause(ctx, fleetSettle); err != nil {
 		return res, err
 	}
 	pids := make([]int, len(res.servers))

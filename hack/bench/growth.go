@@ -119,8 +119,10 @@ type serverPoint struct {
 	JoinProxiedS float64 `json:"join_proxied_s"`
 }
 
-// runGrowth measures every curve o asks for, at every size.
-func runGrowth(ctx context.Context, o options, binDir, work string, specs []pairSpec) (growthReport, error) {
+// runGrowth measures every curve o asks for, at every size; after each
+// size, saved is called with what has been measured so far (a long run
+// cut short keeps its figures).
+func runGrowth(ctx context.Context, o options, binDir, work string, specs []pairSpec, saved func(growthReport) error) (growthReport, error) {
 	var rep growthReport
 	for _, curve := range allCurves {
 		if !slices.Contains(o.phases, curve) {
@@ -140,6 +142,9 @@ func runGrowth(ctx context.Context, o options, binDir, work string, specs []pair
 				pts[i] = pt
 			}
 			rep.add(curve, size, pts)
+			if err := saved(rep); err != nil {
+				return rep, err
+			}
 		}
 	}
 	return rep, nil

@@ -66,7 +66,7 @@ func TestGrowthTargetsCheckTheLargestSize(t *testing.T) {
 	}
 	want := map[string]bool{
 		"peer traffic linear (per peer, 7 vs 3) <= 1.25": true, // 1.3
-		"new server proxied to within 5 s at 7 servers":   true, // timed out
+		"new server proxied to within 5 s at 7 servers":  true, // timed out
 	}
 	if len(missed) != len(want) {
 		t.Errorf("missed %v, want %v", missed, want)

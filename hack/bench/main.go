@@ -100,16 +100,16 @@ func run(ctx context.Context, o options) (int, error) {
 		}
 		missed += m
 	}
-	growth, err := runGrowth(ctx, o, binDir, work, specs)
+	prefix := filepath.Join(out, stamp+"-growth")
+	var files []string
+	growth, err := runGrowth(ctx, o, binDir, work, specs, func(r growthReport) (err error) {
+		files, err = writeGrowth(prefix, r)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
 	if len(growth.Watches)+len(growth.CRDs)+len(growth.Servers) > 0 {
-		prefix := filepath.Join(out, stamp+"-growth")
-		files, err := writeGrowth(prefix, growth)
-		if err != nil {
-			return 0, err
-		}
 		printGrowth(os.Stdout, growth)
 		missed += printTargets(os.Stdout, "Growth targets", growthTargets(growth))
 		fmt.Printf("\nGrowth results: %s.json; plots:\n", prefix)
