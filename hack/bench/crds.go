@@ -23,7 +23,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -276,52 +275,6 @@ func timeRemoval(ctx context.Context, b *harness.Server, servers []*harness.Serv
 		return 0, false, err
 	}
 	return untilListed(ctx, servers, group, false, start)
-}
-
-// listedDeadline bounds untilListed.
-const listedDeadline = 90 * time.Second
-
-// untilListed polls every server's merged /apis (every 10 ms,
-// conditionally) until each lists group (listed) or no longer does
-// (!listed), and returns how long after start the slowest one took, and
-// whether one still had not after listedDeadline.
-func untilListed(ctx context.Context, servers []*harness.Server, group string, listed bool, start time.Time) (time.Duration, bool, error) {
-	took := make([]time.Duration, len(servers))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, s := range servers {
-		g.Go(func() error {
-			hc, etag := s.HTTPClient(), ""
-			for time.Since(start) < listedDeadline {
-				d, err := getAPIs(gctx, hc, s, acceptAggregated, etag)
-				if err != nil {
-					return err
-				}
-				if d.code == http.StatusOK {
-					etag = d.etag
-					groups, err := benchGroups(d.body)
-					if err != nil {
-						return err
-					}
-					if groups[group] == listed {
-						took[i] = time.Since(start)
-						return nil
-					}
-				}
-				select {
-				case <-gctx.Done():
-					return gctx.Err()
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
-			took[i] = listedDeadline
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return 0, false, err
-	}
-	worst := slices.Max(took)
-	return worst, worst >= listedDeadline, nil
 }
 
 // idle is a server's CPU over an idle window and its live heap after.

@@ -76,12 +76,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.discovery.CRDs, "crds", 200, "CRDs created on B for the discovery phase, each in a group of its own")
 	fs.IntVar(&o.discovery.Requests, "discovery-requests", 200, "reads of A's merged /apis and of its own view, in turns")
 	fs.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
-	growth := fs.Bool("growth", false, "also measure the growth curves ("+strings.Join(allCurves, ", ")+"), each size on a fresh cluster: about 80 minutes more")
-	watchSizes := fs.String("growth-watches", "1000,5000,10000", "sizes of the watch curve: watches through A (and as many on B)")
-	crdSizes := fs.String("growth-crds", "200,1000,2000", "sizes of the CRD curve: CRDs on three servers")
-	serverSizes := fs.String("growth-servers", "3,5,7", fmt.Sprintf("sizes of the servers curve: servers (2 to %d)", maxFleet))
-	fs.DurationVar(&o.growth.ServerIdle, "growth-idle", 45*time.Second, "each idle window of the servers curve (gate on, then off)")
-	fs.IntVar(&o.growth.Visible, "growth-visible", 20, "CRDs created one at a time to time their appearance everywhere")
+	growth := growthFlags(fs, &o.growth)
 	fs.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
 	fs.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof)")
 	fs.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
@@ -98,34 +93,44 @@ func parseFlags(args []string) (options, error) {
 	if err != nil {
 		return o, err
 	}
-	if *growth {
-		for _, c := range allCurves {
-			if !slices.Contains(o.phases, c) {
-				o.phases = append(o.phases, c)
-			}
-		}
-	}
-	for _, f := range []struct {
-		name, value string
-		min, max    int
-		into        *[]int
-	}{
-		{"-growth-watches", *watchSizes, 1, 100000, &o.growth.Watches},
-		{"-growth-crds", *crdSizes, 1, 10000, &o.growth.CRDs},
-		{"-growth-servers", *serverSizes, 2, maxFleet, &o.growth.Servers},
-	} {
-		if *f.into, err = sizeList(f.name, f.value, f.min, f.max); err != nil {
-			return o, err
-		}
-	}
-	if o.growth.ServerIdle <= 0 || o.growth.Visible < 1 {
-		return o, errors.New("-growth-idle and -growth-visible must be positive")
-	}
-	if o.plan.Rounds < 1 || o.plan.Requests < 1 || o.plan.Warmup < 0 || o.plan.Concurrency < 1 || o.listMB < 1 || o.listRate <= 0 ||
-		o.watch.Watches < 1 || o.watch.Events < 1 || o.watch.Rate <= 0 || o.discovery.CRDs < 1 || o.discovery.Requests < 1 || o.discovery.Idle <= 0 {
-		return o, errors.New("-rounds, -requests, -concurrency, -list-mb, -list-rate, -watches, -watch-events, -watch-rate, -crds, -discovery-requests and -idle must be positive")
+	if err := growth(&o); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// growthFlags declares the growth curves' flags into fs; the function it
+// returns checks them once fs is parsed and fills g and o's phases.
+func growthFlags(fs *flag.FlagSet, g *growthPlan) func(*options) error {
+	all := fs.Bool("growth", false, "also measure the growth curves ("+strings.Join(allCurves, ", ")+"), each size on a fresh cluster: far longer than the default phases")
+	watchSizes := fs.String("growth-watches", "1000,5000,10000", "sizes of the watch curve: watches through A (and as many on B)")
+	crdSizes := fs.String("growth-crds", "200,1000,2000", "sizes of the CRD curve: CRDs on three servers")
+	serverSizes := fs.String("growth-servers", "3,5,7", fmt.Sprintf("sizes of the servers curve: servers (2 to %d)", maxFleet))
+	fs.DurationVar(&g.ServerIdle, "growth-idle", 45*time.Second, "each idle window of the servers curve (gate on, then off)")
+	fs.IntVar(&g.Visible, "growth-visible", 20, "CRDs created one at a time to time their appearance everywhere")
+	return func(o *options) error {
+		if *all {
+			for _, c := range allCurves {
+				if !slices.Contains(o.phases, c) {
+					o.phases = append(o.phases, c)
+				}
+			}
+		}
+		var err error
+		if g.Watches, err = sizeList("-growth-watches", *watchSizes, 1, 100000); err != nil {
+			return err
+		}
+		if g.CRDs, err = sizeList("-growth-crds", *crdSizes, 1, 10000); err != nil {
+			return err
+		}
+		if g.Servers, err = sizeList("-growth-servers", *serverSizes, 2, maxFleet); err != nil {
+			return err
+		}
+		if g.ServerIdle <= 0 || g.Visible < 1 {
+			return errors.New("-growth-idle and -growth-visible must be positive")
+		}
+		return nil
+	}
 }
 
 // sizeList reads a comma-separated list of sizes, each within [lo, hi],

@@ -19,12 +19,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/mvp-apiserver/kube-apiserver/test/e2e/harness"
+	"golang.org/x/sync/errgroup"
 )
 
 // The growth curves: each figure measured at several sizes, every size on
@@ -305,4 +307,50 @@ func timeVisible(ctx context.Context, b *harness.Server, servers []*harness.Serv
 		took = append(took, d)
 	}
 	return round(percentile(took, 50).Seconds(), 3), round(percentile(took, 99).Seconds(), 3), nil
+}
+
+// listedDeadline bounds untilListed.
+const listedDeadline = 90 * time.Second
+
+// untilListed polls every server's merged /apis (every 10 ms,
+// conditionally) until each lists group (listed) or no longer does
+// (!listed), and returns how long after start the slowest one took, and
+// whether one still had not after listedDeadline.
+func untilListed(ctx context.Context, servers []*harness.Server, group string, listed bool, start time.Time) (time.Duration, bool, error) {
+	took := make([]time.Duration, len(servers))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range servers {
+		g.Go(func() error {
+			hc, etag := s.HTTPClient(), ""
+			for time.Since(start) < listedDeadline {
+				d, err := getAPIs(gctx, hc, s, acceptAggregated, etag)
+				if err != nil {
+					return err
+				}
+				if d.code == http.StatusOK {
+					etag = d.etag
+					groups, err := benchGroups(d.body)
+					if err != nil {
+						return err
+					}
+					if groups[group] == listed {
+						took[i] = time.Since(start)
+						return nil
+					}
+				}
+				select {
+				case <-gctx.Done():
+					return gctx.Err()
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			took[i] = listedDeadline
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, false, err
+	}
+	worst := slices.Max(took)
+	return worst, worst >= listedDeadline, nil
 }
