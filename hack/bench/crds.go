@@ -296,10 +296,8 @@ const idleSettle = 15 * time.Second
 // more, a few tenths of a point over a minute, in one window and not the
 // other.
 func idleLoad(ctx context.Context, s *harness.Server, d time.Duration, onStart func()) (idle, error) {
-	select {
-	case <-ctx.Done():
-		return idle{}, ctx.Err()
-	case <-time.After(idleSettle):
+	if err := pause(ctx, idleSettle); err != nil {
+		return idle{}, err
 	}
 	if _, err := harness.LiveHeap(ctx, s.HTTPClient(), s.URL); err != nil { // collects first
 		return idle{}, err
@@ -312,10 +310,8 @@ func idleLoad(ctx context.Context, s *harness.Server, d time.Duration, onStart f
 		return idle{}, err
 	}
 	start := time.Now()
-	select {
-	case <-ctx.Done():
-		return idle{}, ctx.Err()
-	case <-time.After(d): // the measurement window itself
+	if err := pause(ctx, d); err != nil { // the measurement window itself
+		return idle{}, err
 	}
 	after, err := cpuTime(s.PID())
 	if err != nil {

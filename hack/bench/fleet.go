@@ -209,16 +209,6 @@ func fleetCounters(pids []int) ([]time.Duration, []socketBytes, error) {
 	return cpu, b, err
 }
 
-// pause waits d, or fails when ctx ends first.
-func pause(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
 func mean(v []float64) float64 {
 	if len(v) == 0 {
 		return 0

@@ -338,10 +338,8 @@ func untilListed(ctx context.Context, servers []*harness.Server, group string, l
 						return nil
 					}
 				}
-				select {
-				case <-gctx.Done():
-					return gctx.Err()
-				case <-time.After(10 * time.Millisecond):
+				if err := pause(gctx, 10*time.Millisecond); err != nil {
+					return err
 				}
 			}
 			took[i] = listedDeadline

@@ -322,11 +322,19 @@ func pollUntil(ctx context.Context, interval, timeout time.Duration, cond func()
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not done within %s: %s", timeout, note)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
+		if err := pause(ctx, interval); err != nil {
+			return err
 		}
+	}
+}
+
+// pause waits d, or fails when ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
 	}
 }
 
