@@ -127,26 +127,33 @@ func TestWatcherCountsAddedJobs(t *testing.T) {
 }
 
 // Only the goroutines of HTTP/2 connections count, by their stacks'
-// counts, for x/net/http2 and net/http's bundled copy alike.
-func TestCountConnectionGoroutines(t *testing.T) {
+// counts, for x/net/http2 and net/http's bundled copy alike; the total is
+// the profile's own.
+func TestCountGoroutines(t *testing.T) {
 	profile := strings.Join([]string{
-		"goroutine profile: total 1212",
-		"1000 @ 0x1 0x2\n#\t0x1\tgolang.org/x/net/http2.(*serverConn).runHandler+0x5a\t/x/server.go:2400",
+		"goroutine profile: total 1216\n1000 @ 0x1 0x2\n#\t0x1\tgolang.org/x/net/http2.(*serverConn).runHandler+0x5a\t/x/server.go:2400",
 		"10 @ 0x3 0x4\n#\t0x3\tgolang.org/x/net/http2.(*serverConn).serve+0x8f5\t/x/server.go:940\n#\t0x4\tnet/http.(*conn).serve+0x1\t/y/server.go:2100",
 		"10 @ 0x5\n#\t0x5\tgolang.org/x/net/http2.(*serverConn).readFrames+0x9\t/x/server.go:812",
 		"7 @ 0x6\n#\t0x6\tgolang.org/x/net/http2.(*ClientConn).readLoop+0x3\t/x/transport.go:2200",
 		"2 @ 0x7\n#\t0x7\tnet/http.(*http2ClientConn).readLoop+0x3\t/z/h2_bundle.go:9000",
+		"3 @ 0x9\n#\t0x9\tgolang.org/x/net/http2.(*ClientConn).healthCheck+0x3\t/x/transport.go:900",
+		"1 @ 0xa\n#\t0xa\tgolang.org/x/net/http2.(*serverConn).writeFrameAsync+0x3\t/x/server.go:850",
 		"183 @ 0x8\n#\t0x8\tk8s.io/apimachinery/pkg/util/wait.BackoffUntil+0x1\t/w/backoff.go:200",
 	}, "\n\n")
-	n, err := countConnectionGoroutines(profile)
+	total, conn, err := countGoroutines(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 29 {
-		t.Errorf("counted %d connection goroutines, want 29 (10 serve, 10 readFrames, 7+2 readLoop)", n)
+	if total != 1216 || conn != 33 {
+		t.Errorf("counted %d goroutines, %d of connections; want 1216 and 33 (10 serve, 10 readFrames, 7+2 readLoop, 3 healthCheck, 1 writeFrameAsync)", total, conn)
 	}
-	if _, err := countConnectionGoroutines("x @ 0x1\n#\t0x1\tgolang.org/x/net/http2.(*ClientConn).readLoop+0x3\n"); err == nil {
-		t.Error("a stack with an unreadable count was accepted")
+	for _, bad := range []string{
+		"goroutine profile: total 2\nx @ 0x1\n#\t0x1\tgolang.org/x/net/http2.(*ClientConn).readLoop+0x3\n",
+		"1 @ 0x1\n#\t0x1\tgolang.org/x/net/http2.(*ClientConn).readLoop+0x3\n",
+	} {
+		if _, _, err := countGoroutines(bad); err == nil {
+			t.Errorf("profile accepted: %q", bad)
+		}
 	}
 }
 

@@ -78,7 +78,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.discovery.Idle, "idle", 60*time.Second, "how long A's idle CPU is measured, with the gate on and with it off")
 	growth := growthFlags(fs, &o.growth)
 	fs.IntVar(&o.benchCount, "bench-count", 5, "runs of the filter's Go benchmark (the median is reported)")
-	fs.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof)")
+	fs.BoolVar(&o.profile, "profile", false, "save CPU profiles of each proxying server and its peer under concurrent load (<out>/<timestamp>-<pair>-proxy-cpu.pprof, -peer-cpu.pprof) and of the proxying server idle with the gate on (-idle-cpu.pprof); with -growth, a live heap profile of the proxying server at each size of the watch curve once its watches are open (<timestamp>-growth-<pair>-watch-<n>-heap.pprof)")
 	fs.BoolVar(&o.check, "check", true, "exit 3 when a target is missed")
 	fs.BoolVar(&o.keep, "keep", false, "keep the servers' files (logs, etcd data) after a successful run")
 	pairs := fs.String("pairs", strings.Join(allPairs, ","), "the implementations to measure, comma-separated (figures of one left out read 0)")

@@ -124,7 +124,7 @@ type serverPoint struct {
 // runGrowth measures every curve o asks for, at every size; after each
 // size, saved is called with what has been measured so far (a long run
 // cut short keeps its figures).
-func runGrowth(ctx context.Context, o options, binDir, work string, specs []pairSpec, saved func(growthReport) error) (growthReport, error) {
+func runGrowth(ctx context.Context, o options, binDir, work, prefix string, specs []pairSpec, saved func(growthReport) error) (growthReport, error) {
 	var rep growthReport
 	for _, curve := range allCurves {
 		if !slices.Contains(o.phases, curve) {
@@ -137,7 +137,7 @@ func runGrowth(ctx context.Context, o options, binDir, work string, specs []pair
 					continue
 				}
 				dir := filepath.Join(work, curve+"-"+strconv.Itoa(size)+"-"+spec.key)
-				pt, err := measureCurve(ctx, o, binDir, dir, curve, size, spec)
+				pt, err := measureCurve(ctx, o, binDir, dir, prefix, curve, size, spec)
 				if err != nil {
 					return rep, fmt.Errorf("%s at %d, %s: %w (servers' logs under %s)", curve, size, spec.key, err, dir)
 				}
@@ -185,7 +185,7 @@ func pointOf[T any](size int, pts [2]any) growthPoint[T] {
 
 // measureCurve measures one size of one curve for one implementation, on
 // a cluster of its own.
-func measureCurve(ctx context.Context, o options, binDir, dir, curve string, size int, spec pairSpec) (any, error) {
+func measureCurve(ctx context.Context, o options, binDir, dir, prefix, curve string, size int, spec pairSpec) (any, error) {
 	c, err := harness.NewCluster(ctx, binDir, dir)
 	if err != nil {
 		return nil, err
@@ -194,7 +194,11 @@ func measureCurve(ctx context.Context, o options, binDir, dir, curve string, siz
 	switch curve {
 	case curveWatches:
 		step("%s: %d watches on Jobs through A and %d directly on B (fresh cluster)", spec.key, size, size)
-		return watchCurve(ctx, c, spec, watchPlan{Watches: size, Events: o.watch.Events, Rate: o.watch.Rate})
+		plan := watchPlan{Watches: size, Events: o.watch.Events, Rate: o.watch.Rate}
+		if o.profile {
+			plan.HeapProfile = fmt.Sprintf("%s-%s-watch-%d-heap.pprof", prefix, spec.key, size)
+		}
+		return watchCurve(ctx, c, spec, plan)
 	case curveCRDs:
 		step("%s: %d CRDs on three servers (fresh cluster); %d more one at a time; one deleted; A restarted with the gate on, then off", spec.key, size, o.growth.Visible)
 		return crdCurve(ctx, c, spec, size, o.growth.Visible)

@@ -102,7 +102,7 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	prefix := filepath.Join(out, stamp+"-growth")
 	var files []string
-	growth, err := runGrowth(ctx, o, binDir, work, specs, func(r growthReport) (err error) {
+	growth, err := runGrowth(ctx, o, binDir, work, prefix, specs, func(r growthReport) (err error) {
 		files, err = writeGrowth(prefix, r)
 		return err
 	})
@@ -358,15 +358,27 @@ func metricSum(ctx context.Context, client *http.Client, server, name string) (f
 // saveCPUProfile writes a CPU profile of the server taken over d.
 func saveCPUProfile(ctx context.Context, client *http.Client, server string, d time.Duration, path string) {
 	secs := max(int(d.Seconds()), 1)
-	data, err := harness.Fetch(ctx, client, server+"/debug/pprof/profile?seconds="+strconv.Itoa(secs))
+	saveProfile(ctx, client, server, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), "CPU", path)
+}
+
+// saveHeapProfile writes a profile of the server's live heap (after a
+// garbage collection).
+func saveHeapProfile(ctx context.Context, client *http.Client, server, path string) {
+	saveProfile(ctx, client, server, "/debug/pprof/heap?gc=1", "heap", path)
+}
+
+// saveProfile fetches a pprof endpoint of the server into path; a failure
+// is reported and costs the run nothing else.
+func saveProfile(ctx context.Context, client *http.Client, server, endpoint, what, path string) {
+	data, err := harness.Fetch(ctx, client, server+endpoint)
 	if err == nil {
 		err = os.WriteFile(path, data, 0o644)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench: CPU profile of %s: %v\n", server, err)
+		fmt.Fprintf(os.Stderr, "bench: %s profile of %s: %v\n", what, server, err)
 		return
 	}
-	fmt.Printf("  CPU profile of %s saved: %s\n", server, path)
+	fmt.Printf("  %s profile of %s saved: %s\n", what, server, path)
 }
 
 func step(format string, args ...any) {

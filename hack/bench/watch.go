@@ -44,6 +44,9 @@ type watchPlan struct {
 	Watches int
 	Events  int
 	Rate    float64 // Jobs created per second
+	// HeapProfile, when set, is where A's live heap profile is saved once
+	// the proxied watches are open (-profile).
+	HeapProfile string
 }
 
 // watchFigures are the watch phase's measurements.
@@ -67,14 +70,15 @@ type watchFigures struct {
 type lagFigures struct{ P50, P99 time.Duration }
 
 // serverLoad is a server's live heap after a forced collection (median of
-// three) and its goroutines at rest (the fewest of three counts: the
-// goroutines that serve the samples themselves, and any other passing
-// request's, come and go).
+// three) and its goroutines at rest: of three goroutine profiles, the one
+// with the fewest goroutines outside HTTP/2 connections (the goroutines
+// that serve the samples themselves, and any other passing request's,
+// come and go).
 type serverLoad struct {
 	heap       uint64
 	goroutines float64
 	// connGoroutines are those HTTP/2 connections hold, not their streams
-	// (connectionGoroutines), counted once, with the first sample.
+	// (countGoroutines), in the same profile as goroutines.
 	connGoroutines int
 }
 
@@ -84,16 +88,17 @@ func sampleLoad(ctx context.Context, admin *http.Client, server string) (serverL
 		return serverLoad{}, err
 	}
 	load := serverLoad{heap: heap}
-	if load.connGoroutines, err = connectionGoroutines(ctx, admin, server); err != nil {
-		return serverLoad{}, err
-	}
 	for i := range 3 {
-		g, err := metricSum(ctx, admin, server, "go_goroutines")
+		body, err := harness.Fetch(ctx, admin, server+"/debug/pprof/goroutine?debug=1")
 		if err != nil {
 			return serverLoad{}, err
 		}
-		if i == 0 || g < load.goroutines {
-			load.goroutines = g
+		total, conn, err := countGoroutines(string(body))
+		if err != nil {
+			return serverLoad{}, err
+		}
+		if i == 0 || total-conn < int(load.goroutines)-load.connGoroutines {
+			load.goroutines, load.connGoroutines = float64(total), conn
 		}
 	}
 	return load, nil
@@ -106,30 +111,26 @@ func perWatch(before, after serverLoad, n int) (heapKB, goroutines, connGoroutin
 }
 
 // Functions that only an HTTP/2 connection's own goroutines run, not a
-// stream's: a served connection's loop and frame reader, and a client
-// connection's reader. A server advertises at most 100 streams a
+// stream's: a served connection's loop, frame reader and frame writer, and
+// a client connection's reader and its health check (the ping after
+// PingAfter of silence). A server advertises at most 100 streams a
 // connection by default, so many streams need several connections.
 var connectionFrames = []string{
-	"http2.(*serverConn).serve+", "http2.(*serverConn).readFrames+",
-	"http2.(*ClientConn).readLoop+", "http.(*http2serverConn).serve+",
-	"http.(*http2serverConn).readFrames+", "http.(*http2ClientConn).readLoop+",
+	"http2.(*serverConn).serve+", "http2.(*serverConn).readFrames+", "http2.(*serverConn).writeFrameAsync+",
+	"http2.(*ClientConn).readLoop+", "http2.(*ClientConn).healthCheck+",
+	"http.(*http2serverConn).serve+", "http.(*http2serverConn).readFrames+", "http.(*http2serverConn).writeFrameAsync+",
+	"http.(*http2ClientConn).readLoop+", "http.(*http2ClientConn).healthCheck+",
 }
 
-// connectionGoroutines counts a server's goroutines that belong to its
-// HTTP/2 connections, from its goroutine profile.
-func connectionGoroutines(ctx context.Context, admin *http.Client, server string) (int, error) {
-	body, err := harness.Fetch(ctx, admin, server+"/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		return 0, err
+// countGoroutines reads a debug=1 goroutine profile: a "goroutine profile:
+// total <n>" line, then stacks separated by blank lines, each headed
+// "<count> @ <pcs>". It returns the total and those of HTTP/2 connections.
+func countGoroutines(profile string) (total, conn int, err error) {
+	first, stacks, _ := strings.Cut(profile, "\n")
+	if total, err = strconv.Atoi(strings.TrimPrefix(first, "goroutine profile: total ")); err != nil {
+		return 0, 0, fmt.Errorf("goroutine profile: first line %q: %w", first, err)
 	}
-	return countConnectionGoroutines(string(body))
-}
-
-// countConnectionGoroutines reads a debug=1 goroutine profile: stacks
-// separated by blank lines, each headed "<count> @ <pcs>".
-func countConnectionGoroutines(profile string) (int, error) {
-	total := 0
-	for _, stack := range strings.Split(profile, "\n\n") {
+	for _, stack := range strings.Split(stacks, "\n\n") {
 		head, rest, _ := strings.Cut(stack, "\n")
 		count, _, ok := strings.Cut(head, " @ ")
 		if !ok || !slices.ContainsFunc(connectionFrames, func(f string) bool { return strings.Contains(rest, f) }) {
@@ -137,11 +138,11 @@ func countConnectionGoroutines(profile string) (int, error) {
 		}
 		n, err := strconv.Atoi(count)
 		if err != nil {
-			return 0, fmt.Errorf("goroutine profile: %q: %w", head, err)
+			return 0, 0, fmt.Errorf("goroutine profile: %q: %w", head, err)
 		}
-		total += n
+		conn += n
 	}
-	return total, nil
+	return total, conn, nil
 }
 
 // measureWatches holds plan.Watches watches on Jobs through A (proxied)
@@ -170,6 +171,9 @@ func measureWatches(ctx context.Context, plan watchPlan, a, b *harness.Server) (
 	proxied, err := openMeasured(ctx, wctx, a, path, plan.Watches, sent, &fig.ProxyHeapKB, &fig.ProxyGoroutines, &fig.ProxyConnGoroutines, &fig.ProxiedOpen)
 	if err != nil {
 		return fig, err
+	}
+	if plan.HeapProfile != "" {
+		saveHeapProfile(ctx, a.HTTPClient(), a.URL, plan.HeapProfile)
 	}
 	direct, err := openMeasured(ctx, wctx, b, path, plan.Watches, sent, &fig.DirectHeapKB, &fig.DirectGoroutines, &fig.DirectConnGoroutines, &fig.DirectOpen)
 	if err != nil {

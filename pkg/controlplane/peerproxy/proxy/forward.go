@@ -85,13 +85,15 @@ func (fw *Forwarder) Forward(w http.ResponseWriter, r *http.Request, gvr schema.
 	rec := &codeRecorder{ResponseWriter: w}
 	start := time.Now()
 	p := fw.proxy
+	ctx := context.WithValue(r.Context(), attemptKey{}, a)
 	if info, ok := request.RequestInfoFrom(r.Context()); ok && info.Verb == "watch" {
 		p = fw.watch
 		var release func()
-		r, release = fw.ender.track(r, a)
+		ctx, release = fw.ender.track(ctx, a)
 		defer release()
 	}
-	p.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	// One copy of the request for both: a watch holds it for its life.
+	p.ServeHTTP(rec, r.WithContext(ctx))
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK
@@ -184,9 +186,11 @@ func newReverseProxy(f *failover, headers peerclient.FrontProxyHeaders, onError 
 var copyBuffers = newBufferPool(32 << 10)
 
 // watchBuffers relay watches. A watch holds its buffer for as long as it
-// runs, and events are small: 32 KiB was most of a proxied watch's heap
-// on the proxying server (docs/performance.md).
-var watchBuffers = newBufferPool(4 << 10)
+// runs, and most events are small: 32 KiB was most of a proxied watch's
+// heap on the proxying server, and 4 KiB was still its largest single part
+// (docs/performance.md). An event larger than the buffer is relayed in
+// several writes.
+var watchBuffers = newBufferPool(2 << 10)
 
 func newBufferPool(size int) *bufferPool {
 	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}

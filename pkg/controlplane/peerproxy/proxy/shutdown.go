@@ -50,14 +50,15 @@ func newWatchEnder() *watchEnder {
 	return &watchEnder{stopping: ctx, stop: cancel}
 }
 
-// track returns r with a context that is cancelled when the server begins
-// to stop, if r carries the server's shutdown signal, and marks a as ended
-// by it then; release must be called when the watch is over. Waiting costs
-// no goroutine per watch: one per server waits for the signal.
-func (e *watchEnder) track(r *http.Request, a *attempt) (_ *http.Request, release func()) {
-	sig := request.ServerShutdownSignalFrom(r.Context())
+// track returns a context under ctx, a request's, that is cancelled when
+// the server begins to stop, if ctx carries the server's shutdown signal,
+// and marks a as ended by it then; release must be called when the watch
+// is over. Waiting costs no goroutine per watch: one per server waits for
+// the signal.
+func (e *watchEnder) track(ctx context.Context, a *attempt) (_ context.Context, release func()) {
+	sig := request.ServerShutdownSignalFrom(ctx)
 	if sig == nil {
-		return r, func() {}
+		return ctx, func() {}
 	}
 	e.once.Do(func() {
 		go func() {
@@ -65,12 +66,12 @@ func (e *watchEnder) track(r *http.Request, a *attempt) (_ *http.Request, releas
 			e.stop()
 		}()
 	})
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	unhook := context.AfterFunc(e.stopping, func() {
 		a.endedByShutdown.Store(true)
 		cancel()
 	})
-	return r.WithContext(ctx), func() {
+	return ctx, func() {
 		unhook()
 		cancel()
 	}
