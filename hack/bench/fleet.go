@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -63,11 +64,15 @@ func serverCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n int, 
 	if err != nil {
 		return pt, err
 	}
-	newest, err := c.StartServer(ctx, opts[n-1])
+	newest, err := c.LaunchServer(opts[n-1])
 	if err != nil {
 		return pt, err
 	}
-	if pt.JoinProxiedS, err = timeJoin(ctx, old, time.Now()); err != nil {
+	ready, err := readyAt(ctx, newest)
+	if err != nil {
+		return pt, err
+	}
+	if pt.JoinProxiedS, err = timeJoin(ctx, old, ready); err != nil {
 		return pt, err
 	}
 
@@ -102,6 +107,26 @@ func startAll(ctx context.Context, c *harness.Cluster, opts []harness.ServerOpti
 		})
 	}
 	return servers, g.Wait()
+}
+
+// readyAt polls the server's /readyz every 20 ms (the harness's own wait
+// polls every 250 ms) and returns when it first answered 200.
+func readyAt(ctx context.Context, s *harness.Server) (time.Time, error) {
+	client := s.HTTPClient()
+	var at time.Time
+	err := pollUntil(ctx, 20*time.Millisecond, 2*time.Minute, func() (bool, string, error) {
+		if s.Exited() {
+			return false, "", fmt.Errorf("%s exited: %v\n%s", s.Name, s.ExitError(), s.LogTail(30))
+		}
+		resp, err := client.Get(s.URL + "/readyz")
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		resp.Body.Close()
+		at = time.Now()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%s /readyz %d", s.Name, resp.StatusCode), nil
+	})
+	return at, err
 }
 
 // timeJoin polls each of servers with a LIST of Jobs (which only the new
