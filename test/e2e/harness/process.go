@@ -20,10 +20,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -136,8 +138,64 @@ func (p *Process) Stop(timeout time.Duration) error {
 	return nil
 }
 
-// freePort returns a TCP port free on ip at the time of the call.
+// freePort returns a TCP port free on ip at the time of the call, below
+// the kernel's ephemeral range where that leaves room: a port the kernel
+// picked (listening on port 0) is one it can hand to any outgoing
+// connection before the process we start binds it, and with thousands of
+// connections on loopback that happened (etcd: "bind: address already in
+// use"). Ports handed out before are not handed out again.
 func freePort(ip string) (int, error) {
+	low := ephemeralLow()
+	if low-minPort < 1000 {
+		return kernelPort(ip)
+	}
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		port := minPort + rand.IntN(low-minPort)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free TCP port on %s in [%d, %d) after 100 tries", ip, minPort, low)
+}
+
+// minPort is the lowest port freePort hands out: above the ports of
+// well-known daemons (the kubelet's 10250, the controllers' 10257 and 10259).
+const minPort = 20000
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return low
+}
+
+// kernelPort is a port the kernel picks on ip.
+func kernelPort(ip string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, err
