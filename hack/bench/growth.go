@@ -201,7 +201,11 @@ func measureCurve(ctx context.Context, o options, binDir, dir, prefix, curve str
 		return watchCurve(ctx, c, spec, plan)
 	case curveCRDs:
 		step("%s: %d CRDs on three servers (fresh cluster); %d more one at a time; one deleted; A restarted with the gate on, then off", spec.key, size, o.growth.Visible)
-		return crdCurve(ctx, c, spec, size, o.growth.Visible)
+		profiles := ""
+		if o.profile {
+			profiles = fmt.Sprintf("%s-%s-crd-%d", prefix, spec.key, size)
+		}
+		return crdCurve(ctx, c, spec, size, o.growth.Visible, profiles)
 	default:
 		step("%s: %d servers (fresh cluster): the last one joins; all idle for %s with the gate on, then off", spec.key, size, o.growth.ServerIdle)
 		return serverCurve(ctx, c, spec, size, o.growth.ServerIdle)
@@ -238,8 +242,9 @@ func watchCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, plan wat
 // crdCurve creates n CRDs on B with A and C beside it, then measures
 // merged discovery against A's own view, the time a new CRD takes to be
 // listed everywhere and a deleted one to be gone, and A's heap with the
-// gate on and off.
-func crdCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n, visible int) (crdPoint, error) {
+// gate on and off. With profiles set, A's heap profile with the gate on
+// and with it off is saved as <profiles>-gate-{on,off}-heap.pprof.
+func crdCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n, visible int, profiles string) (crdPoint, error) {
 	var pt crdPoint
 	a, b, err := startPair(ctx, c, spec)
 	if err != nil {
@@ -279,9 +284,15 @@ func crdCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n, visible
 	if err != nil {
 		return pt, err
 	}
+	if profiles != "" {
+		saveHeapProfile(ctx, on.server.HTTPClient(), on.server.URL, profiles+"-gate-on-heap.pprof")
+	}
 	off, err := restartIdle(ctx, c, on.server, false, 5*time.Second, "")
 	if err != nil {
 		return pt, err
+	}
+	if profiles != "" {
+		saveHeapProfile(ctx, off.server.HTTPClient(), off.server.URL, profiles+"-gate-off-heap.pprof")
 	}
 	pt.HeapOnMB, pt.HeapOffMB, pt.MVPHeapMB = round(on.heapMB, 1), round(off.heapMB, 1), round(on.heapMB-off.heapMB, 1)
 	return pt, nil

@@ -202,7 +202,7 @@ func (d *Controller) syncLocal(ctx context.Context, _ string) error {
 	d.mu.Lock()
 	prev := d.localDocs
 	d.mu.Unlock()
-	docs, changed, err := readDocs(ctx, d.local, prev, nil)
+	docs, changed, err := readDocs(ctx, d.local, prev, nil, nil)
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("Reading this server's own discovery", "err", err)
 		return nil // read again at the next turn
@@ -229,9 +229,10 @@ func (d *Controller) syncPeer(ctx context.Context, id string) error {
 	if st := d.state[id]; st != nil && d.addresses[id] == p.Address {
 		prev = st.docs // the same address: ask conditionally
 	}
+	local := d.localDocs // what the peer lists alike is held once
 	d.mu.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev, peerRootDue(d.cfg.Clock.Now()))
+	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev, local, peerRootDue(d.cfg.Clock.Now()))
 	cancel()
 	if ctx.Err() != nil {
 		return nil // this server is stopping: not the peer's fault

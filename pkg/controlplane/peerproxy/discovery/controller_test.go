@@ -25,6 +25,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -81,7 +82,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 	get := inProcess(srv)
 	ctx := context.Background()
 
-	docs, changed, err := readDocs(ctx, get, nil, nil)
+	docs, changed, err := readDocs(ctx, get, nil, nil, nil)
 	if err != nil || !changed {
 		t.Fatalf("first read: changed=%t err=%v", changed, err)
 	}
@@ -95,7 +96,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 		t.Errorf("first read: %d full answers, want 3", srv.full)
 	}
 
-	again, changed, err := readDocs(ctx, get, docs, nil)
+	again, changed, err := readDocs(ctx, get, docs, nil, nil)
 	if err != nil || changed {
 		t.Fatalf("unchanged read: changed=%t err=%v", changed, err)
 	}
@@ -107,7 +108,7 @@ func TestReadDocsIsConditional(t *testing.T) {
 	}
 
 	srv.apis = doc("batch/v1:cronjobs,jobs")
-	next, changed, err := readDocs(ctx, get, again, nil)
+	next, changed, err := readDocs(ctx, get, again, nil, nil)
 	if err != nil || !changed {
 		t.Fatalf("changed read: changed=%t err=%v", changed, err)
 	}
@@ -137,7 +138,7 @@ func TestPeerRootIsReadWhenItsDiscoveryChanges(t *testing.T) {
 		if step.change {
 			srv.apis = doc("batch/v1:cronjobs,jobs")
 		}
-		next, _, err := readDocs(context.Background(), inProcess(srv), docs, peerRootDue(t0.Add(step.at)))
+		next, _, err := readDocs(context.Background(), inProcess(srv), docs, nil, peerRootDue(t0.Add(step.at)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestPeerRootIsReadWhenItsDiscoveryChanges(t *testing.T) {
 
 func TestReadDocsRejectsUnaggregatedAnswers(t *testing.T) {
 	srv := &docServer{apis: doc("batch/v1:jobs"), contentType: "application/json"}
-	_, _, err := readDocs(context.Background(), inProcess(srv), nil, nil)
+	_, _, err := readDocs(context.Background(), inProcess(srv), nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "not aggregated discovery v2") {
 		t.Fatalf("want a bad-response error naming the format, got %v", err)
 	}
@@ -274,4 +275,51 @@ func TestLocalReadsFollowExtensionChanges(t *testing.T) {
 	if q := change(peers.BuildSnapshot(peers.SnapshotInputs{Self: "a", Now: t0})); !q[keyLocal] {
 		t.Errorf("a deleted CRD queued %v, want a local read", q)
 	}
+}
+
+func TestReadDocsSharesWhatEqualsHeldDocuments(t *testing.T) {
+	ct := "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+	ctx := context.Background()
+	own, err := readDocsFrom(ctx, &docServer{apis: doc("batch/v1:jobs", "apps/v1:deployments"), contentType: ct}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &docServer{apis: doc("batch/v1:jobs", "apps/v1:deployments,replicasets"), contentType: ct}
+	peer, err := readDocsFrom(ctx, srv, nil, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &peer.apis.groups[0].Versions[0] != &own.apis.groups[0].Versions[0] {
+		t.Errorf("batch, listed alike, is held twice")
+	}
+	if &peer.apis.groups[1].Versions[0] == &own.apis.groups[1].Versions[0] {
+		t.Errorf("apps, listed differently, shares the held versions")
+	}
+	if diff := summary(peer.apis.groups); diff[1] != "apps/v1:deployments,replicasets" {
+		t.Errorf("the peer's own apps/v1 was lost: %v", diff)
+	}
+	if unsafe.StringData(peer.openAPI["apis/batch/v1"]) != unsafe.StringData(own.openAPI["apis/batch/v1"]) {
+		t.Errorf("an equal OpenAPI URL is held twice")
+	}
+
+	srv.apis = doc("batch/v1:jobs", "apps/v1:deployments,replicasets", "example.com/v1:widgets")
+	next, err := readDocsFrom(ctx, srv, peer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &next.apis.groups[1].Versions[0] != &peer.apis.groups[1].Versions[0] {
+		t.Errorf("apps, unchanged since the previous read, is held twice")
+	}
+	if got := summary(next.apis.groups); len(got) != 3 || got[2] != "example.com/v1:widgets" {
+		t.Errorf("/apis read as %v", got)
+	}
+}
+
+// readDocsFrom reads srv's documents in-process, as a changed read.
+func readDocsFrom(ctx context.Context, srv *docServer, prev, held *serverDocs) (*serverDocs, error) {
+	docs, changed, err := readDocs(ctx, inProcess(srv), prev, held, nil)
+	if err == nil && !changed {
+		err = fmt.Errorf("the read found nothing changed")
+	}
+	return docs, err
 }

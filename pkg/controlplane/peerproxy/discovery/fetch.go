@@ -137,8 +137,10 @@ func fromPeer(client *http.Client, userHeader, address string) getFunc {
 // readDocs reads the /api, /apis and OpenAPI v3 root documents with
 // conditional requests; changed is false when all three were unchanged.
 // With rootDue set, the root is read only when it says so (it is told
-// whether /api or /apis changed); nil reads it every time.
-func readDocs(ctx context.Context, get getFunc, prev *serverDocs, rootDue func(next *serverDocs, changed bool) bool) (*serverDocs, bool, error) {
+// whether /api or /apis changed); nil reads it every time. What is new
+// shares what equals prev's or held's parts (held: another server's
+// documents, or nil); see shareGroups.
+func readDocs(ctx context.Context, get getFunc, prev, held *serverDocs, rootDue func(next *serverDocs, changed bool) bool) (*serverDocs, bool, error) {
 	next := &serverDocs{}
 	if prev != nil {
 		*next = *prev
@@ -147,8 +149,15 @@ func readDocs(ctx context.Context, get getFunc, prev *serverDocs, rootDue func(n
 	for _, root := range []struct {
 		path string
 		doc  *rootDoc
-	}{{rootAPI, &next.api}, {rootAPIs, &next.apis}} {
-		c, err := readRoot(ctx, get, root.path, root.doc, prev != nil)
+		held []apidiscoveryv2.APIGroupDiscovery
+	}{{rootAPI, &next.api, nil}, {rootAPIs, &next.apis, nil}} {
+		if held != nil {
+			root.held = held.api.groups
+			if root.path == rootAPIs {
+				root.held = held.apis.groups
+			}
+		}
+		c, err := readRoot(ctx, get, root.path, root.doc, prev != nil, root.held)
 		if err != nil {
 			return nil, false, err
 		}
@@ -161,14 +170,19 @@ func readDocs(ctx context.Context, get getFunc, prev *serverDocs, rootDue func(n
 	if err != nil {
 		return nil, false, err
 	}
+	if c && held != nil {
+		shareURLs(next.openAPI, held.openAPI)
+	}
 	if c && rootDue != nil {
 		rootDue(next, true) // settle from this change too
 	}
 	return next, changed || c, nil
 }
 
-// readRoot refreshes doc from path; a 304 keeps it when it is not new.
-func readRoot(ctx context.Context, get getFunc, path string, doc *rootDoc, have bool) (bool, error) {
+// readRoot refreshes doc from path; a 304 keeps it when it is not new. A
+// new document shares the versions of groups equal to doc's previous ones
+// or held's.
+func readRoot(ctx context.Context, get getFunc, path string, doc *rootDoc, have bool, held []apidiscoveryv2.APIGroupDiscovery) (bool, error) {
 	resp, body, err := getDoc(ctx, get, path, acceptLocalDiscovery, doc.etag)
 	if err != nil {
 		return false, err
@@ -186,6 +200,7 @@ func readRoot(ctx context.Context, get getFunc, path string, doc *rootDoc, have 
 	if err := json.Unmarshal(body, &list); err != nil {
 		return false, peerclient.BadResponsef("decoding %s: %v", path, err)
 	}
+	shareGroups(list.Items, doc.groups, held)
 	*doc = rootDoc{groups: list.Items, etag: resp.Header.Get("ETag")}
 	return true, nil
 }
@@ -214,10 +229,12 @@ func readOpenAPIRoot(ctx context.Context, get getFunc, docs *serverDocs) (bool, 
 		if err := json.Unmarshal(body, &root); err != nil {
 			return false, peerclient.BadResponsef("decoding %s: %v", openAPIRoot, err)
 		}
+		prev := docs.openAPI
 		docs.openAPI = make(map[string]string, len(root.Paths))
 		for p, gv := range root.Paths {
 			docs.openAPI[p] = gv.ServerRelativeURL
 		}
+		shareURLs(docs.openAPI, prev)
 		docs.openAPISum = sum
 		return true, nil
 	default:

@@ -72,7 +72,7 @@ func TestReadDocsRefusesGarbageAndOversizedDocuments(t *testing.T) {
 		"a 50 MB document": {func() io.Reader { return io.MultiReader(strings.NewReader(`{"items":[{"metadata":{"name":"`), big) }, "larger than 16 MiB"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := readDocs(context.Background(), answering(tc.body), nil, nil)
+			_, _, err := readDocs(context.Background(), answering(tc.body), nil, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
@@ -113,7 +113,7 @@ func TestReadDocsGivesUpOnASlowPeer(t *testing.T) {
 	client := &http.Client{Transport: tr.ForDiscovery()}
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := readDocs(ctx, fromPeer(client, peerclienttest.KubeadmHeaders.UserHeader(), addr), nil, nil)
+		_, _, err := readDocs(ctx, fromPeer(client, peerclienttest.KubeadmHeaders.UserHeader(), addr), nil, nil, nil)
 		done <- err
 	}()
 	select {
@@ -138,7 +138,7 @@ func FuzzMergeOfAPeersDocument(f *testing.F) {
 	}
 	local := doc("/v1:pods", "apps/v1:deployments,replicasets", "batch/v1!:jobs")
 	f.Fuzz(func(t *testing.T, body string) {
-		docs, _, err := readDocs(context.Background(), answering(func() io.Reader { return strings.NewReader(body) }), nil, nil)
+		docs, _, err := readDocs(context.Background(), answering(func() io.Reader { return strings.NewReader(body) }), nil, nil, nil)
 		if err != nil {
 			return
 		}
@@ -175,7 +175,7 @@ func TestReadDocsNamesARefusedClientCertificate(t *testing.T) {
 		_, _ = io.WriteString(w, `{"kind":"Status","message":"forbidden: User \"system:anonymous\" cannot get path \"/api\""}`)
 	}))
 	client := &http.Client{Transport: tr.ForDiscovery()}
-	_, _, err = readDocs(context.Background(), fromPeer(client, peerclienttest.KubeadmHeaders.UserHeader(), addr), nil, nil)
+	_, _, err = readDocs(context.Background(), fromPeer(client, peerclienttest.KubeadmHeaders.UserHeader(), addr), nil, nil, nil)
 	if f := peerclient.Classify(err); f.Kind != peerclient.KindClientCertRefused || !strings.Contains(f.Cause, "CN=front-proxy-client") {
 		t.Errorf("error %v classified %+v, want %q naming the certificate", err, f, peerclient.KindClientCertRefused)
 	}

@@ -17,7 +17,6 @@ limitations under the License.
 package discovery
 
 import (
-	"slices"
 	"sort"
 	"time"
 
@@ -51,8 +50,7 @@ type Source struct {
 type MergeRules struct {
 	// Extensions are the group/versions of CRDs and aggregated APIs. They
 	// are the same on every server, so they are taken from the local
-	// document alone: never duplicated, and gone as soon as this server
-	// drops them.
+	// document alone: never duplicated.
 	Extensions map[schema.GroupVersion]bool
 	// Removed records when each former extension group/version went away.
 	// A peer's document read before that (plus removedExtensionLag) may
@@ -60,15 +58,17 @@ type MergeRules struct {
 	Removed map[schema.GroupVersion]time.Time
 }
 
+// skip reports whether src's listing of gv is left out: an extension a
+// peer lists (this server's own listing stands for it), or a former
+// extension listed by a document, this server's own included, read before
+// it went away (plus removedExtensionLag). A server's own discovery drops
+// a deleted CRD only after its discovery controller caught up; the peer
+// table's informers see the deletion at the same moment or sooner.
 func (r MergeRules) skip(src *Source, gv schema.GroupVersion) bool {
-	if src.Local {
-		return false
-	}
-	if r.Extensions[gv] {
+	if at, ok := r.Removed[gv]; ok && src.FetchedAt.Before(at.Add(removedExtensionLag)) {
 		return true
 	}
-	at, ok := r.Removed[gv]
-	return ok && src.FetchedAt.Before(at.Add(removedExtensionLag))
+	return !src.Local && r.Extensions[gv]
 }
 
 // Merge merges the sources' documents into one. The result
@@ -120,6 +120,9 @@ type versionAcc struct {
 	current   bool
 	resources map[string]sourcedResource
 	orders    [][]string // each source's resource order
+	// first is the first source's version: when the merged resources
+	// are exactly its own, the result shares its list.
+	first *apidiscoveryv2.APIVersionDiscovery
 }
 
 type sourcedResource struct {
@@ -175,6 +178,9 @@ func (va *versionAcc) add(src *Source, v *apidiscoveryv2.APIVersionDiscovery) {
 	if src.Fresh && v.Freshness != apidiscoveryv2.DiscoveryFreshnessStale {
 		va.current = true
 	}
+	if va.first == nil {
+		va.first = v
+	}
 	names := make([]string, 0, len(v.Resources))
 	for ri := range v.Resources {
 		r := &v.Resources[ri]
@@ -198,12 +204,31 @@ func (m *merger) result() []apidiscoveryv2.APIGroupDiscovery {
 			if va.current {
 				vd.Freshness = apidiscoveryv2.DiscoveryFreshnessCurrent
 			}
-			for _, rn := range mergeOrder(va.orders) {
-				vd.Resources = append(vd.Resources, *va.resources[rn].r)
-			}
+			vd.Resources = va.resourceList()
 			g.Versions = append(g.Versions, vd)
 		}
 		out = append(out, g)
+	}
+	return out
+}
+
+// resourceList is the merged resources in their merged order: the first
+// source's own list when that is what they are (every server lists most
+// resources alike, and the documents are never modified), else a copy.
+func (va *versionAcc) resourceList() []apidiscoveryv2.APIResourceDiscovery {
+	order := mergeOrder(va.orders)
+	if own := va.first.Resources; len(own) == len(order) {
+		same := true
+		for i, rn := range order {
+			same = same && va.resources[rn].r == &own[i]
+		}
+		if same {
+			return own
+		}
+	}
+	out := make([]apidiscoveryv2.APIResourceDiscovery, 0, len(order))
+	for _, rn := range order {
+		out = append(out, *va.resources[rn].r)
 	}
 	return out
 }
@@ -242,19 +267,29 @@ func betterResource(sa *Source, a *apidiscoveryv2.APIResourceDiscovery, sb *Sour
 // mergeOrder merges ordered lists of names into one list that keeps each
 // list's order where the lists agree: a name not placed yet goes right
 // after the previous name of its own list (first when it has none).
-// Earlier lists win where lists disagree.
+// Earlier lists win where lists disagree. It is linear in the names (a
+// linked list), for /apis with thousands of groups.
 func mergeOrder(lists [][]string) []string {
-	var out []string
+	type node struct {
+		name string
+		next *node
+	}
+	head, placed, n := &node{}, map[string]*node{}, 0
 	for _, list := range lists {
-		prev := -1
+		prev := head
 		for _, name := range list {
-			if i := slices.Index(out, name); i >= 0 {
-				prev = i
+			if at, ok := placed[name]; ok {
+				prev = at
 				continue
 			}
-			prev++
-			out = slices.Insert(out, prev, name)
+			at := &node{name: name, next: prev.next}
+			prev.next, placed[name], prev = at, at, at
+			n++
 		}
+	}
+	out := make([]string, 0, n)
+	for at := head.next; at != nil; at = at.next {
+		out = append(out, at.name)
 	}
 	return out
 }

@@ -147,6 +147,20 @@ func TestMergeDiscovery(t *testing.T) {
 		rules: MergeRules{Removed: map[schema.GroupVersion]time.Time{crd: t0}},
 		want:  []string{"example.com/v1:widgets"},
 	}, {
+		name: "a deleted CRD is gone before this server's own discovery drops it",
+		sources: []Source{
+			{Server: "a", Local: true, Fresh: true, FetchedAt: t0.Add(2 * time.Second), Groups: doc("apps/v1:deployments", "example.com/v1:widgets")},
+		},
+		rules: MergeRules{Removed: map[schema.GroupVersion]time.Time{crd: t0}},
+		want:  []string{"apps/v1:deployments"},
+	}, {
+		name: "this server's own document read well after the removal counts again",
+		sources: []Source{
+			{Server: "a", Local: true, Fresh: true, FetchedAt: t0.Add(time.Minute), Groups: doc("example.com/v1:widgets")},
+		},
+		rules: MergeRules{Removed: map[schema.GroupVersion]time.Time{crd: t0}},
+		want:  []string{"example.com/v1:widgets"},
+	}, {
 		name: "no sources, nothing",
 		want: nil,
 	}}
@@ -244,5 +258,41 @@ func TestAPIGroupList(t *testing.T) {
 	if len(list.Groups) != 2 || list.Groups[0].Name != "batch" || list.Groups[0].PreferredVersion.GroupVersion != "batch/v1" ||
 		len(list.Groups[0].Versions) != 2 || list.Groups[0].Versions[1].GroupVersion != "batch/v1beta1" || list.Groups[1].PreferredVersion.Version != "v1" {
 		t.Errorf("unexpected group list: %+v", list)
+	}
+}
+
+func TestMergeSharesResourceListsItDoesNotChange(t *testing.T) {
+	local := doc("apps/v1:deployments,replicasets", "/v1:configmaps,pods")
+	peer := doc("apps/v1:deployments,replicasets", "/v1:configmaps,newthings,pods")
+	out := Merge([]Source{
+		{Server: "a", Local: true, Fresh: true, Groups: local},
+		{Server: "b", Fresh: true, Groups: peer},
+	}, MergeRules{})
+	if diff := cmp.Diff([]string{"apps/v1:deployments,replicasets", "/v1:configmaps,newthings,pods"}, summary(out)); diff != "" {
+		t.Fatalf("merge (-want +got):\n%s", diff)
+	}
+	if &out[0].Versions[0].Resources[0] != &local[0].Versions[0].Resources[0] {
+		t.Errorf("apps/v1, listed alike by both servers, was copied instead of shared with the first source")
+	}
+	if &out[1].Versions[0].Resources[0] == &local[1].Versions[0].Resources[0] || &out[1].Versions[0].Resources[0] == &peer[1].Versions[0].Resources[0] {
+		t.Errorf("/v1, a union of both servers' resources, shares a source's list")
+	}
+}
+
+func TestMergeOrder(t *testing.T) {
+	for _, tc := range []struct {
+		lists [][]string
+		want  []string
+	}{
+		{nil, []string{}},
+		{[][]string{{"a", "b", "c"}}, []string{"a", "b", "c"}},
+		{[][]string{{"a", "c"}, {"a", "b", "c", "d"}}, []string{"a", "b", "c", "d"}},
+		{[][]string{{"b", "c"}, {"a", "c"}}, []string{"a", "b", "c"}},
+		{[][]string{{"a", "b"}, {"b", "a", "x"}}, []string{"a", "x", "b"}}, // the first list wins; x follows a
+		{[][]string{{"a"}, {"x", "y"}, {"y", "z"}}, []string{"x", "y", "z", "a"}},
+	} {
+		if got := mergeOrder(tc.lists); !cmp.Equal(tc.want, got) {
+			t.Errorf("mergeOrder(%v) = %v, want %v", tc.lists, got, tc.want)
+		}
 	}
 }
