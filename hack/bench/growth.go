@@ -279,23 +279,31 @@ func crdCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n, visible
 	}
 	pt.RemovalS = removalSeconds(discoveryFigures{RemovalMax: removal, RemovalTimedOut: timedOut})
 
-	// A short window: only the heap after it is used here.
-	on, err := restartIdle(ctx, c, a, true, 5*time.Second, "")
+	on, off, err := gateHeaps(ctx, c, a, profiles)
 	if err != nil {
 		return pt, err
+	}
+	pt.HeapOnMB, pt.HeapOffMB, pt.MVPHeapMB = round(on.heapMB, 1), round(off.heapMB, 1), round(on.heapMB-off.heapMB, 1)
+	return pt, nil
+}
+
+// gateHeaps restarts a with the gate on, then off, and measures its heap
+// each time; with profiles set, it saves a heap profile each time too.
+func gateHeaps(ctx context.Context, c *harness.Cluster, a *harness.Server, profiles string) (on, off idle, err error) {
+	// A short window: only the heap after it is used here.
+	if on, err = restartIdle(ctx, c, a, true, 5*time.Second, ""); err != nil {
+		return on, off, err
 	}
 	if profiles != "" {
 		saveHeapProfile(ctx, on.server.HTTPClient(), on.server.URL, profiles+"-gate-on-heap.pprof")
 	}
-	off, err := restartIdle(ctx, c, on.server, false, 5*time.Second, "")
-	if err != nil {
-		return pt, err
+	if off, err = restartIdle(ctx, c, on.server, false, 5*time.Second, ""); err != nil {
+		return on, off, err
 	}
 	if profiles != "" {
 		saveHeapProfile(ctx, off.server.HTTPClient(), off.server.URL, profiles+"-gate-off-heap.pprof")
 	}
-	pt.HeapOnMB, pt.HeapOffMB, pt.MVPHeapMB = round(on.heapMB, 1), round(off.heapMB, 1), round(on.heapMB-off.heapMB, 1)
-	return pt, nil
+	return on, off, nil
 }
 
 // timeVisible creates count CRDs on b one at a time, after the first n,
