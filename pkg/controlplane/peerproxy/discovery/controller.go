@@ -108,6 +108,9 @@ type Controller struct {
 	locals controller.Queue[string]
 	merges controller.Queue[string]
 	ready  atomic.Bool
+	// localRoot: merged discovery has group/versions only peers serve, so
+	// this server's own OpenAPI v3 root is read (localRootDue).
+	localRoot atomic.Bool
 
 	mu        sync.Mutex
 	localDocs *serverDocs
@@ -202,7 +205,7 @@ func (d *Controller) syncLocal(ctx context.Context, _ string) error {
 	d.mu.Lock()
 	prev := d.localDocs
 	d.mu.Unlock()
-	docs, changed, err := readDocs(ctx, d.local, prev, nil, nil)
+	docs, changed, err := readDocs(ctx, d.local, prev, nil, localRootDue(d.localRoot.Load))
 	if err != nil {
 		klog.FromContext(ctx).V(2).Info("Reading this server's own discovery", "err", err)
 		return nil // read again at the next turn
@@ -231,8 +234,12 @@ func (d *Controller) syncPeer(ctx context.Context, id string) error {
 	}
 	local := d.localDocs // what the peer lists alike is held once
 	d.mu.Unlock()
+	var servedHere func(schema.GroupVersion) bool
+	if snap := d.cfg.Publish.Snapshot(); snap != nil {
+		servedHere = snap.ServesLocally
+	}
 	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev, local, peerRootDue(d.cfg.Clock.Now()))
+	docs, changed, err := readDocs(fctx, fromPeer(d.client, d.cfg.UserHeader, p.Address), prev, local, peerRootDue(d.cfg.Clock.Now(), servedHere))
 	cancel()
 	if ctx.Err() != nil {
 		return nil // this server is stopping: not the peer's fault
@@ -304,6 +311,9 @@ func (d *Controller) merge(logger klog.Logger) {
 	}
 	out, discovered := Build(in)
 	prev := d.cfg.Publish.current.Swap(out)
+	if want := out.peerOnly > 0; d.localRoot.Swap(want) != want && want {
+		d.locals.Add(keyLocal) // read this server's root for the merged one
+	}
 	if prev == nil || prev.APIsETag != out.APIsETag || prev.APIETag != out.APIETag {
 		logger.V(2).Info("Merged discovery changed", "apisETag", out.APIsETag, "peers", len(in.Peers))
 	}

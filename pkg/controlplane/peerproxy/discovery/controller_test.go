@@ -138,7 +138,7 @@ func TestPeerRootIsReadWhenItsDiscoveryChanges(t *testing.T) {
 		if step.change {
 			srv.apis = doc("batch/v1:cronjobs,jobs")
 		}
-		next, _, err := readDocs(context.Background(), inProcess(srv), docs, nil, peerRootDue(t0.Add(step.at)))
+		next, _, err := readDocs(context.Background(), inProcess(srv), docs, nil, peerRootDue(t0.Add(step.at), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,4 +322,50 @@ func readDocsFrom(ctx context.Context, srv *docServer, prev, held *serverDocs) (
 		err = fmt.Errorf("the read found nothing changed")
 	}
 	return docs, err
+}
+
+func TestRootsAreReadOnlyWhenPeerOnlyPathsCanNeedThem(t *testing.T) {
+	ct := "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+	ctx := context.Background()
+	servedHere := func(gv schema.GroupVersion) bool { return gv.Group == "" || gv.Group == "batch" }
+
+	peer := &docServer{apis: doc("batch/v1:jobs"), contentType: ct}
+	docs, _, err := readDocs(ctx, inProcess(peer), nil, nil, peerRootDue(t0, servedHere))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer.roots != 0 || docs.openAPI != nil {
+		t.Errorf("a peer listing only what this server serves: its root was read %d times (paths %v), want never", peer.roots, docs.openAPI)
+	}
+	peer.apis = doc("batch/v1:jobs", "apps/v1:deployments")
+	if docs, _, err = readDocs(ctx, inProcess(peer), docs, nil, peerRootDue(t0.Add(time.Second), servedHere)); err != nil {
+		t.Fatal(err)
+	}
+	if peer.roots != 1 || docs.openAPI["apis/batch/v1"] == "" {
+		t.Errorf("a peer listing apps/v1, which this server lacks: its root was read %d times (paths %v), want once", peer.roots, docs.openAPI)
+	}
+
+	own := &docServer{apis: doc("batch/v1:jobs"), contentType: ct}
+	wanted := false
+	local, _, err := readDocs(ctx, inProcess(own), nil, nil, localRootDue(func() bool { return wanted }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.roots != 0 || local.openAPI != nil {
+		t.Errorf("no peer-only group/versions: this server's root was read %d times, want never", own.roots)
+	}
+	wanted = true
+	if local, _, err = readDocs(ctx, inProcess(own), local, nil, localRootDue(func() bool { return wanted })); err != nil {
+		t.Fatal(err)
+	}
+	if own.roots != 1 || local.openAPI["apis/batch/v1"] == "" {
+		t.Errorf("peer-only group/versions: this server's root was read %d times (paths %v), want once", own.roots, local.openAPI)
+	}
+	wanted = false
+	if local, _, err = readDocs(ctx, inProcess(own), local, nil, localRootDue(func() bool { return wanted })); err != nil {
+		t.Fatal(err)
+	}
+	if own.roots != 1 || local.openAPI != nil {
+		t.Errorf("no longer wanted: root reads %d (want still 1), paths %v (want none held)", own.roots, local.openAPI)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/kube-openapi/pkg/handler3"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peerclient"
@@ -95,17 +96,49 @@ const (
 
 // peerRootDue says whether a peer's OpenAPI v3 root is to be read at now,
 // given the documents being read (next) and whether /api or /apis
-// changed.
-func peerRootDue(now time.Time) func(next *serverDocs, changed bool) bool {
+// changed. Only the paths of group/versions this server does not serve
+// are used from a peer's root, so it is not read while the peer lists
+// none (servedHere says what this server serves; nil: not known yet).
+// Serving its root makes a kube-apiserver build and keep the OpenAPI of
+// every group/version it serves (with 2,000 CRDs, tens of MB): no root
+// is asked for that is not needed.
+func peerRootDue(now time.Time, servedHere func(schema.GroupVersion) bool) func(next *serverDocs, changed bool) bool {
 	return func(next *serverDocs, changed bool) bool {
 		if changed {
 			next.changedAt = now
+		}
+		if servedHere != nil && !servesBeyond(next, servedHere) {
+			return false
 		}
 		due := changed || now.Sub(next.changedAt) < openAPISettle || now.Sub(next.openAPIReadAt) >= openAPIRefresh
 		if due {
 			next.openAPIReadAt = now
 		}
 		return due
+	}
+}
+
+// servesBeyond reports whether docs list a group/version servedHere
+// does not.
+func servesBeyond(docs *serverDocs, servedHere func(schema.GroupVersion) bool) bool {
+	beyond := false
+	eachVersion(docs, func(gv schema.GroupVersion, _ *apidiscoveryv2.APIVersionDiscovery) {
+		beyond = beyond || !servedHere(gv)
+	})
+	return beyond
+}
+
+// localRootDue says whether this server's own OpenAPI v3 root is to be
+// read: only while merged discovery has group/versions only peers serve,
+// the one case its merged root is served (see peerRootDue for why a root
+// is not read needlessly). Unread, the documents hold no OpenAPI paths.
+func localRootDue(wanted func() bool) func(next *serverDocs, changed bool) bool {
+	return func(next *serverDocs, _ bool) bool {
+		if wanted() {
+			return true
+		}
+		next.openAPI, next.openAPIETag, next.openAPISum = nil, "", [sha256.Size]byte{}
+		return false
 	}
 }
 

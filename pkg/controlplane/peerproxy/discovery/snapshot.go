@@ -58,6 +58,8 @@ type Snapshot struct {
 	// peersFor: group/versions this server does not serve, with the live
 	// peers that do, in ID order.
 	peersFor map[schema.GroupVersion][]*peers.Peer
+	// peerOnly counts the group/versions only peers serve, live or not.
+	peerOnly int
 	peers    []PeerState
 }
 
@@ -176,7 +178,7 @@ func localVersions(docs *serverDocs) (map[schema.GroupVersion]bool, map[string][
 func (s *Snapshot) routePeerOnly(in Inputs, ids []string, sources map[string]Source) map[string][]schema.GroupVersionResource {
 	s.peersFor = map[schema.GroupVersion][]*peers.Peer{}
 	discovered := map[string][]schema.GroupVersionResource{}
-	peerOnly, fromFresh := map[string]string{}, map[string]bool{}
+	peerOnly, fromFresh, counted := map[string]string{}, map[string]bool{}, map[schema.GroupVersion]bool{}
 	for _, id := range ids {
 		docs, src := in.Peers[id].docs, sources[id]
 		p, _ := in.Table.Peer(id)
@@ -185,6 +187,10 @@ func (s *Snapshot) routePeerOnly(in Inputs, ids []string, sources map[string]Sou
 		for _, gv := range gvs {
 			if s.local[gv] {
 				continue
+			}
+			if !counted[gv] {
+				counted[gv] = true
+				s.peerOnly++
 			}
 			if p.Reachable(in.Self) {
 				s.peersFor[gv] = append(s.peersFor[gv], &p)
