@@ -197,7 +197,10 @@ func (m *MixedVersionProxy) newInformers() error {
 	if err != nil {
 		return err
 	}
-	m.crds = apiextensionsinformers.NewSharedInformerFactory(crdClient, 0)
+	// The apiextensions server keeps its own CRD cache, schemas and all;
+	// this one keeps only what the peer table reads.
+	m.crds = apiextensionsinformers.NewSharedInformerFactoryWithOptions(crdClient, 0,
+		apiextensionsinformers.WithTransform(peertable.ServedVersionsOnly))
 	m.apiServices = aggregatorinformers.NewSharedInformerFactory(aggClient, 0)
 	return nil
 }

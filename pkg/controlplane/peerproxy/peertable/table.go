@@ -27,6 +27,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions/apiextensions/v1"
 	apiextensionslisters "k8s.io/apiextensions-apiserver/pkg/client/listers/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -165,6 +166,25 @@ func (t *Table) extensions() map[schema.GroupVersion]bool {
 		}
 	}
 	return out
+}
+
+// ServedVersionsOnly is the CRD informer's transform: a CRD keeps only
+// what extensions reads (its name, group and versions' names and served
+// flags), not its schemas, status and managed fields. With 2,000 CRDs the
+// full objects are several MB, held a second time beside the apiextensions
+// server's own cache.
+func ServedVersionsOnly(obj any) (any, error) {
+	crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition)
+	if !ok {
+		return obj, nil // a tombstone: kept as it is
+	}
+	out := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{
+		Name: crd.Name, UID: crd.UID, ResourceVersion: crd.ResourceVersion}}
+	out.Spec.Group = crd.Spec.Group
+	for _, v := range crd.Spec.Versions {
+		out.Spec.Versions = append(out.Spec.Versions, apiextensionsv1.CustomResourceDefinitionVersion{Name: v.Name, Served: v.Served})
+	}
+	return out, nil
 }
 
 // Snapshot returns the current table. It never blocks.

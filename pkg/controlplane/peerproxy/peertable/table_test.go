@@ -21,10 +21,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers/peerstest"
@@ -68,4 +71,36 @@ func TestPeerTableFollowsLeasesAndStorageVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("b no longer routed, jobs still known", func() bool { return len(routes()) == 0 && table.Snapshot().Known(peerstest.JobsV1) })
+}
+
+func TestServedVersionsOnlyKeepsWhatExtensionsRead(t *testing.T) {
+	schema := &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com", ResourceVersion: "7", Annotations: map[string]string{"a": "b"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{Group: "example.com", Versions: []apiextensionsv1.CustomResourceDefinitionVersion{
+			{Name: "v1", Served: true, Storage: true, Schema: schema},
+			{Name: "v1beta1", Served: false, Schema: schema},
+		}},
+	}
+	got, err := peertable.ServedVersionsOnly(crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com", ResourceVersion: "7"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{Group: "example.com", Versions: []apiextensionsv1.CustomResourceDefinitionVersion{
+			{Name: "v1", Served: true}, {Name: "v1beta1"},
+		}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("transformed CRD (-want +got):\n%s", diff)
+	}
+	if crd.Spec.Versions[0].Schema == nil || crd.Annotations == nil {
+		t.Errorf("the informer's input was modified")
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "widgets.example.com", Obj: crd}
+	if kept, _ := peertable.ServedVersionsOnly(tomb); kept != tomb {
+		t.Errorf("a tombstone became %v", kept)
+	}
 }
