@@ -113,14 +113,9 @@ func measureDiscovery(ctx context.Context, plan discoveryPlan, c *harness.Cluste
 // otherwise) and measures it idle; with profile set, a CPU profile of the
 // idle window is saved there.
 func restartIdle(ctx context.Context, c *harness.Cluster, s *harness.Server, gate bool, d time.Duration, profile string) (idle, error) {
-	if err := s.Stop(time.Minute); err != nil {
-		return idle{}, err
-	}
-	opts := s.Opts
-	opts.Gate = harness.On(gate)
-	again, err := c.StartServer(ctx, opts)
+	again, err := restartWithGate(ctx, c, s, gate)
 	if err != nil {
-		return idle{}, fmt.Errorf("%s with the gate %s: %w", opts.Name, map[bool]string{true: "on", false: "off"}[gate], err)
+		return idle{}, err
 	}
 	var onStart func()
 	if profile != "" {
@@ -130,6 +125,20 @@ func restartIdle(ctx context.Context, c *harness.Cluster, s *harness.Server, gat
 	load, err := idleLoad(ctx, again, d, onStart)
 	load.server = again
 	return load, err
+}
+
+// restartWithGate stops s and starts it again with the gate on or off.
+func restartWithGate(ctx context.Context, c *harness.Cluster, s *harness.Server, gate bool) (*harness.Server, error) {
+	if err := s.Stop(time.Minute); err != nil {
+		return nil, err
+	}
+	opts := s.Opts
+	opts.Gate = harness.On(gate)
+	again, err := c.StartServer(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s with the gate %s: %w", opts.Name, map[bool]string{true: "on", false: "off"}[gate], err)
+	}
+	return again, nil
 }
 
 func crdGroup(i int) string { return fmt.Sprintf("g%03d", i) + crdGroupSuffix }

@@ -59,6 +59,7 @@ var crdFigs = []figure[crdPoint]{
 	{"", "A live heap, gate on", "MB", "%.1f", func(p crdPoint) float64 { return p.HeapOnMB }},
 	{"", "A live heap, gate off", "MB", "%.1f", func(p crdPoint) float64 { return p.HeapOffMB }},
 	{"crd-memory", "the MVP's heap on A (on - off)", "MB", "%.1f", func(p crdPoint) float64 { return p.MVPHeapMB }},
+	{"", "A heap settled after (longer of on, off)", "s", "%.1f", func(p crdPoint) float64 { return p.HeapSettleS }},
 }
 
 var serverFigs = []figure[serverPoint]{

@@ -96,11 +96,13 @@ type crdPoint struct {
 	VisibleP50S float64 `json:"visible_p50_s"`
 	VisibleP99S float64 `json:"visible_p99_s"`
 	RemovalS    float64 `json:"removal_s"`
-	// A's live heap just restarted with the gate on and with it off, and
-	// the difference: what the MVP holds.
-	HeapOnMB  float64 `json:"heap_gate_on_mb"`
-	HeapOffMB float64 `json:"heap_gate_off_mb"`
-	MVPHeapMB float64 `json:"mvp_heap_mb"`
+	// A's live heap restarted with the gate on and with it off, each once
+	// it settled (see settledHeap), and the difference: what the MVP
+	// holds. HeapSettleS: the longer of the two waits for it to settle.
+	HeapOnMB    float64 `json:"heap_gate_on_mb"`
+	HeapOffMB   float64 `json:"heap_gate_off_mb"`
+	MVPHeapMB   float64 `json:"mvp_heap_mb"`
+	HeapSettleS float64 `json:"heap_settle_s"`
 }
 
 // serverPoint is the servers curve at one size.
@@ -283,27 +285,9 @@ func crdCurve(ctx context.Context, c *harness.Cluster, spec pairSpec, n, visible
 	if err != nil {
 		return pt, err
 	}
-	pt.HeapOnMB, pt.HeapOffMB, pt.MVPHeapMB = round(on.heapMB, 1), round(off.heapMB, 1), round(on.heapMB-off.heapMB, 1)
+	pt.HeapOnMB, pt.HeapOffMB, pt.MVPHeapMB = round(on.mb, 1), round(off.mb, 1), round(on.mb-off.mb, 1)
+	pt.HeapSettleS = round(max(on.took, off.took).Seconds(), 1)
 	return pt, nil
-}
-
-// gateHeaps restarts a with the gate on, then off, and measures its heap
-// each time; with profiles set, it saves a heap profile each time too.
-func gateHeaps(ctx context.Context, c *harness.Cluster, a *harness.Server, profiles string) (on, off idle, err error) {
-	// A short window: only the heap after it is used here.
-	if on, err = restartIdle(ctx, c, a, true, 5*time.Second, ""); err != nil {
-		return on, off, err
-	}
-	if profiles != "" {
-		saveHeapProfile(ctx, on.server.HTTPClient(), on.server.URL, profiles+"-gate-on-heap.pprof")
-	}
-	if off, err = restartIdle(ctx, c, on.server, false, 5*time.Second, ""); err != nil {
-		return on, off, err
-	}
-	if profiles != "" {
-		saveHeapProfile(ctx, off.server.HTTPClient(), off.server.URL, profiles+"-gate-off-heap.pprof")
-	}
-	return on, off, nil
 }
 
 // timeVisible creates count CRDs on b one at a time, after the first n,
