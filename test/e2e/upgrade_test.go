@@ -147,15 +147,17 @@ func (l *upgradeLoad) get(ctx context.Context, slot int, path string) (got, deta
 }
 
 // allowed reports whether a is an acceptable answer in the phase p: 200
-// always; from the slot being replaced, no answer or its own start-up 503;
-// from the others 503 only while no capable server is up; never a 404,
-// since every object read exists.
+// always; from the slot being replaced, no answer or its own start-up 503
+// (or, from vanilla v1.36.3 starting there, the false 404 its proxy
+// answers until it has synced, which is what this fork fixes); from the
+// others 503 only while no capable server is up; never a 404 from the new
+// release, since every object read exists.
 func allowed(a answer, p upgradePhase, strict bool) bool {
 	switch {
 	case a.got == "200":
 		return true
 	case a.slot == p.down:
-		return a.got == "down" || strings.HasPrefix(a.got, "503")
+		return a.got == "down" || strings.HasPrefix(a.got, "503") || (a.vanilla136 && a.got == "404")
 	case strings.HasPrefix(a.got, "503"):
 		if !strings.HasPrefix(a.kind, "svm") {
 			return false
@@ -264,12 +266,13 @@ var _ = ginkgo.Describe("[Feature:MixedVersionProxy] rolling upgrade from vanill
 			t0 := time.Now()
 			gomega.Expect(servers[i].Stop(2*time.Minute)).To(gomega.Succeed(), "stopping %s", slots[i])
 			t1 := time.Now()
+			// From here on, whatever answers on the slot is binary.
+			load.old[i].Store(binary == previous)
 			o := opts[i]
 			o.Binary = binary
 			s, err := c.StartServer(ctx, o)
 			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "starting %s on %s", filepath.Base(binary), slots[i])
 			servers[i] = s
-			load.old[i].Store(binary == previous)
 			ginkgo.GinkgoWriter.Printf("%s: stopped in %.1fs, %s ready %.1fs later\n", slots[i], t1.Sub(t0).Seconds(), filepath.Base(binary), time.Since(t1).Seconds())
 		}
 		load.enter(upgradePhase{name: "all vanilla v1.36.3", down: -1})

@@ -121,6 +121,9 @@ type Controller struct {
 	extensions map[schema.GroupVersion]bool
 	tableKey   string
 	dirty      bool
+	// rowsDue: a peer failed again as before; the documents stand, the
+	// debug rows' error times are republished (refreshRows).
+	rowsDue bool
 	// localBurst: fast local reads still due since the extensions changed.
 	localBurst int
 	// discovered: the GVRs last handed to the table, per peer.
@@ -279,6 +282,8 @@ func (d *Controller) record(logger klog.Logger, id, address string, docs *server
 		}
 		if st.lastError != err.Error() {
 			d.dirty = true // the snapshot, and so /debug/peerproxy, shows the latest cause
+		} else {
+			d.rowsDue = true // the same cause: only its time is new
 		}
 		st.lastError, st.lastErrorAt = err.Error(), now
 		return
@@ -307,6 +312,7 @@ func (d *Controller) merge(logger klog.Logger) {
 	snap := d.cfg.Table.Snapshot()
 	in, ok := d.inputs(logger, snap)
 	if !ok {
+		d.refreshRows(snap)
 		return
 	}
 	out, discovered := Build(in)

@@ -46,7 +46,7 @@ func (d *Controller) inputs(logger klog.Logger, snap *peers.Snapshot) (Inputs, b
 	if !d.dirty || d.localDocs == nil {
 		return Inputs{}, false
 	}
-	d.dirty = false
+	d.dirty, d.rowsDue = false, false
 	in := Inputs{Self: d.cfg.Self, Now: now, Table: snap, Local: d.localDocs,
 		Peers: make(map[string]PeerDocs, len(d.state)),
 		Rules: MergeRules{Extensions: d.extensions, Removed: make(map[schema.GroupVersion]time.Time, len(d.removed))}}
@@ -57,6 +57,27 @@ func (d *Controller) inputs(logger klog.Logger, snap *peers.Snapshot) (Inputs, b
 		in.Rules.Removed[gv] = at
 	}
 	return in, true
+}
+
+// refreshRows republishes the current snapshot with new debug rows when
+// only a peer's error time changed since it was built: the same failure
+// every few seconds costs no rebuild of the documents, and
+// /debug/peerproxy still says when the peer last failed.
+func (d *Controller) refreshRows(snap *peers.Snapshot) {
+	cur := d.cfg.Publish.Snapshot()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.rowsDue || cur == nil {
+		return
+	}
+	d.rowsDue = false
+	in := Inputs{Now: d.cfg.Clock.Now(), Table: snap, Peers: make(map[string]PeerDocs, len(d.state))}
+	for id, st := range d.state {
+		in.Peers[id] = *st
+	}
+	next := *cur
+	next.peers = debugPeers(in)
+	d.cfg.Publish.current.Store(&next)
 }
 
 // allAsked: every live, addressed peer has been asked at least once.

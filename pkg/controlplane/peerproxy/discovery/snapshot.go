@@ -142,7 +142,7 @@ func Build(in Inputs) (out *Snapshot, discovered map[string][]schema.GroupVersio
 	for _, id := range ids {
 		pd := in.Peers[id]
 		p, _ := in.Table.Peer(id)
-		src := Source{Server: id, Fresh: p.Live && pd.lastError == "", FetchedAt: pd.docs.fetchedAt}
+		src := Source{Server: id, Fresh: fresh(p, pd), FetchedAt: pd.docs.fetchedAt}
 		sources[id] = src
 		apiSrcs = append(apiSrcs, withGroups(src, pd.docs.api.groups))
 		apisSrcs = append(apisSrcs, withGroups(src, pd.docs.apis.groups))
@@ -157,9 +157,12 @@ func Build(in Inputs) (out *Snapshot, discovered map[string][]schema.GroupVersio
 	}
 	out.local, out.localGroups = localVersions(in.Local)
 	discovered = out.routePeerOnly(in, ids, sources)
-	out.peers = debugPeers(in, sources)
+	out.peers = debugPeers(in)
 	return out, discovered
 }
+
+// fresh: the peer is live and its last fetch succeeded.
+func fresh(p peers.Peer, pd PeerDocs) bool { return p.Live && pd.lastError == "" }
 
 // localVersions lists the group/versions of this server's documents.
 func localVersions(docs *serverDocs) (map[schema.GroupVersion]bool, map[string][]string) {
@@ -230,9 +233,10 @@ func mergedOpenAPIRoot(local, peerOnly map[string]string) ([]byte, string) {
 }
 
 // debugPeers describes each peer's data for /debug/peerproxy, in ID order.
-func debugPeers(in Inputs, sources map[string]Source) []PeerState {
+func debugPeers(in Inputs) []PeerState {
 	var out []PeerState
 	for id, pd := range in.Peers {
+		p, _ := in.Table.Peer(id)
 		dp := PeerState{ID: id, LastError: pd.lastError}
 		if pd.lastError != "" {
 			at := pd.lastErrorAt
@@ -240,7 +244,7 @@ func debugPeers(in Inputs, sources map[string]Source) []PeerState {
 		}
 		if pd.docs != nil {
 			t := pd.docs.fetchedAt
-			dp.Fresh, dp.HasData, dp.Groups = sources[id].Fresh, true, len(pd.docs.api.groups)+len(pd.docs.apis.groups)
+			dp.Fresh, dp.HasData, dp.Groups = fresh(p, pd), true, len(pd.docs.api.groups)+len(pd.docs.apis.groups)
 			dp.FetchedAt, dp.AgeSeconds = &t, in.Now.Sub(t).Seconds()
 		} else if pd.lastError == "" {
 			continue // not asked yet

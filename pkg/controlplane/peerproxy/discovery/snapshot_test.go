@@ -18,6 +18,7 @@ package discovery
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -26,7 +27,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 	"k8s.io/kube-openapi/pkg/handler3"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/mvp-apiserver/kube-apiserver/pkg/controlplane/peerproxy/peers"
 )
@@ -188,5 +191,49 @@ func TestBuildDiscoveryIsPureAndDescribesPeers(t *testing.T) {
 	}
 	if rows[0].AgeSeconds != 1 {
 		t.Errorf("b's data is %.1f s old, want 1", rows[0].AgeSeconds)
+	}
+}
+
+// A peer that keeps failing the same way moves its row's error time at
+// each failure without a rebuild of the documents; a new cause rebuilds.
+func TestRepeatedFailureMovesOnlyTheDebugRow(t *testing.T) {
+	in := discoveryInputs([]string{"apps/v1:deployments"}, map[string]testPeer{"b": {live: true, apis: []string{"batch/v1:jobs"}}})
+	table := &fakeTable{}
+	table.snap.Store(in.Table)
+	clk := testingclock.NewFakeClock(t0)
+	merged := &Merged{}
+	d := NewController(Config{Self: "a", Table: table, Local: staticDocs(nil), Retention: time.Minute, Clock: clk, Publish: merged})
+	d.localDocs = in.Local
+	d.record(klog.Background(), "b", "b:6443", nil, false, fmt.Errorf("decoding /api: garbage"))
+	d.merge(klog.Background())
+	first := merged.Snapshot()
+	rowAt := func(s *Snapshot) time.Time {
+		t.Helper()
+		rows := s.Peers()
+		if len(rows) != 1 || rows[0].LastErrorAt == nil {
+			t.Fatalf("debug rows %+v, want b's with an error time", rows)
+		}
+		return *rows[0].LastErrorAt
+	}
+	if at := rowAt(first); !at.Equal(t0) {
+		t.Fatalf("first failure at %v, want %v", at, t0)
+	}
+
+	clk.Step(2 * time.Second)
+	d.record(klog.Background(), "b", "b:6443", nil, false, fmt.Errorf("decoding /api: garbage"))
+	d.merge(klog.Background())
+	again := merged.Snapshot()
+	if at := rowAt(again); !at.Equal(t0.Add(2 * time.Second)) {
+		t.Errorf("the repeated failure shows at %v, want %v", at, t0.Add(2*time.Second))
+	}
+	if again.APIs != first.APIs || !again.Built.Equal(first.Built) {
+		t.Errorf("the documents were rebuilt for a repeated failure")
+	}
+
+	clk.Step(2 * time.Second)
+	d.record(klog.Background(), "b", "b:6443", nil, false, fmt.Errorf("dial tcp: connection refused"))
+	d.merge(klog.Background())
+	if s := merged.Snapshot(); !s.Built.Equal(t0.Add(4*time.Second)) || !strings.Contains(s.Peers()[0].LastError, "refused") {
+		t.Errorf("a new cause was not rebuilt: built %v, rows %+v", s.Built, s.Peers())
 	}
 }
