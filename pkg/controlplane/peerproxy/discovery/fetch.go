@@ -121,11 +121,16 @@ func peerRootDue(now time.Time, servedHere func(schema.GroupVersion) bool) func(
 // servesBeyond reports whether docs list a group/version servedHere
 // does not.
 func servesBeyond(docs *serverDocs, servedHere func(schema.GroupVersion) bool) bool {
-	beyond := false
-	eachVersion(docs, func(gv schema.GroupVersion, _ *apidiscoveryv2.APIVersionDiscovery) {
-		beyond = beyond || !servedHere(gv)
-	})
-	return beyond
+	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
+		for _, g := range root {
+			for _, v := range g.Versions {
+				if !servedHere(schema.GroupVersion{Group: g.Name, Version: v.Version}) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // localRootDue says whether this server's own OpenAPI v3 root is to be
@@ -179,17 +184,15 @@ func readDocs(ctx context.Context, get getFunc, prev, held *serverDocs, rootDue 
 		*next = *prev
 	}
 	changed := prev == nil
+	var heldAPI, heldAPIs []apidiscoveryv2.APIGroupDiscovery
+	if held != nil {
+		heldAPI, heldAPIs = held.api.groups, held.apis.groups
+	}
 	for _, root := range []struct {
 		path string
 		doc  *rootDoc
 		held []apidiscoveryv2.APIGroupDiscovery
-	}{{rootAPI, &next.api, nil}, {rootAPIs, &next.apis, nil}} {
-		if held != nil {
-			root.held = held.api.groups
-			if root.path == rootAPIs {
-				root.held = held.apis.groups
-			}
-		}
+	}{{rootAPI, &next.api, heldAPI}, {rootAPIs, &next.apis, heldAPIs}} {
 		c, err := readRoot(ctx, get, root.path, root.doc, prev != nil, root.held)
 		if err != nil {
 			return nil, false, err
