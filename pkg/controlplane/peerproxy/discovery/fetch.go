@@ -121,16 +121,9 @@ func peerRootDue(now time.Time, servedHere func(schema.GroupVersion) bool) func(
 // servesBeyond reports whether docs list a group/version servedHere
 // does not.
 func servesBeyond(docs *serverDocs, servedHere func(schema.GroupVersion) bool) bool {
-	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
-		for _, g := range root {
-			for _, v := range g.Versions {
-				if !servedHere(schema.GroupVersion{Group: g.Name, Version: v.Version}) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return anyVersion(docs, func(gv schema.GroupVersion, _ *apidiscoveryv2.APIVersionDiscovery) bool {
+		return !servedHere(gv)
+	})
 }
 
 // localRootDue says whether this server's own OpenAPI v3 root is to be

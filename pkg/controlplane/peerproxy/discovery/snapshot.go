@@ -263,13 +263,25 @@ func withGroups(src Source, groups []apidiscoveryv2.APIGroupDiscovery) Source {
 // eachVersion calls f with every group/version of a server's /api and
 // /apis documents.
 func eachVersion(docs *serverDocs, f func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery)) {
+	anyVersion(docs, func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery) bool {
+		f(gv, v)
+		return false
+	})
+}
+
+// anyVersion calls f with the group/versions of a server's /api and /apis
+// documents in turn until f returns true, and reports whether it did.
+func anyVersion(docs *serverDocs, f func(gv schema.GroupVersion, v *apidiscoveryv2.APIVersionDiscovery) bool) bool {
 	for _, root := range [][]apidiscoveryv2.APIGroupDiscovery{docs.api.groups, docs.apis.groups} {
 		for _, g := range root {
 			for i := range g.Versions {
-				f(schema.GroupVersion{Group: g.Name, Version: g.Versions[i].Version}, &g.Versions[i])
+				if f(schema.GroupVersion{Group: g.Name, Version: g.Versions[i].Version}, &g.Versions[i]) {
+					return true
+				}
 			}
 		}
 	}
+	return false
 }
 
 // contributed lists the group/versions a peer's documents contribute to
